@@ -1,0 +1,452 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// PacketType is a Socket.IO protocol (v5) packet type, as the number Node writes.
+type PacketType int
+
+// The Socket.IO packet types.
+const (
+	PacketConnect      PacketType = 0
+	PacketDisconnect   PacketType = 1
+	PacketEvent        PacketType = 2
+	PacketAck          PacketType = 3
+	PacketConnectError PacketType = 4
+	PacketBinaryEvent  PacketType = 5
+	PacketBinaryAck    PacketType = 6
+)
+
+// Packet is a Socket.IO packet as it travels through Redis: not the text form sent to
+// clients, but the object every server encodes for its own clients.
+type Packet struct {
+	Type PacketType
+	// Data is [event, args...] for an EVENT.
+	Data []any
+	// Nsp is the namespace, with its leading slash. A missing nsp decodes as "/".
+	Nsp string
+	// ID is set when the sender wants acknowledgements.
+	ID *uint64
+}
+
+// Flags are the broadcast flags that travel with a broadcast. Only flags that were
+// set are written, in the order they were first set, like Node's emitter does.
+type Flags struct {
+	Volatile             *bool
+	Compress             *bool
+	Local                *bool
+	Broadcast            *bool
+	Binary               *bool
+	Timeout              *int64 // milliseconds
+	ExpectSingleResponse *bool
+
+	order []string
+}
+
+// Flag names as written on the wire.
+const (
+	flagVolatile             = "volatile"
+	flagCompress             = "compress"
+	flagLocal                = "local"
+	flagBroadcast            = "broadcast"
+	flagBinary               = "binary"
+	flagTimeout              = "timeout"
+	flagExpectSingleResponse = "expectSingleResponse"
+)
+
+var flagNames = []string{flagVolatile, flagCompress, flagLocal, flagBroadcast, flagBinary, flagTimeout, flagExpectSingleResponse}
+
+// WithVolatile returns a copy of f with the volatile flag set to v.
+func (f Flags) WithVolatile(v bool) Flags {
+	f.Volatile = &v
+	return f.touch(flagVolatile)
+}
+
+// WithCompress returns a copy of f with the compress flag set to v.
+func (f Flags) WithCompress(v bool) Flags {
+	f.Compress = &v
+	return f.touch(flagCompress)
+}
+
+// WithTimeout returns a copy of f with the acknowledgement timeout set, in milliseconds.
+func (f Flags) WithTimeout(ms int64) Flags {
+	f.Timeout = &ms
+	return f.touch(flagTimeout)
+}
+
+// touch records name as set, keeping the position of a flag that was set before.
+func (f Flags) touch(name string) Flags {
+	for _, n := range f.order {
+		if n == name {
+			return f
+		}
+	}
+	order := make([]string, len(f.order), len(f.order)+1)
+	copy(order, f.order)
+	f.order = append(order, name)
+	return f
+}
+
+func (f *Flags) get(name string) (any, bool) {
+	var p any
+	switch name {
+	case flagVolatile:
+		p = f.Volatile
+	case flagCompress:
+		p = f.Compress
+	case flagLocal:
+		p = f.Local
+	case flagBroadcast:
+		p = f.Broadcast
+	case flagBinary:
+		p = f.Binary
+	case flagTimeout:
+		if f.Timeout == nil {
+			return nil, false
+		}
+		return *f.Timeout, true
+	case flagExpectSingleResponse:
+		p = f.ExpectSingleResponse
+	}
+	if b, ok := p.(*bool); ok && b != nil {
+		return *b, true
+	}
+	return nil, false
+}
+
+// IsVolatile reports whether the volatile flag is set and true.
+func (f *Flags) IsVolatile() bool { return f.Volatile != nil && *f.Volatile }
+
+// ShouldCompress reports how a receiver treats the compress flag: only an explicit
+// false turns compression off.
+func (f *Flags) ShouldCompress() bool { return f.Compress == nil || *f.Compress }
+
+func (f *Flags) encode(e *encoder) error {
+	var names [8]string
+	list := names[:0]
+	for _, n := range f.order {
+		if _, ok := f.get(n); ok {
+			list = append(list, n)
+		}
+	}
+	for _, n := range flagNames {
+		if _, ok := f.get(n); !ok {
+			continue
+		}
+		seen := false
+		for _, m := range list {
+			if m == n {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			list = append(list, n)
+		}
+	}
+	if err := e.enc.EncodeMapLen(len(list)); err != nil {
+		return err
+	}
+	for _, n := range list {
+		v, _ := f.get(n)
+		if err := e.str(n); err != nil {
+			return err
+		}
+		if err := e.value(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeFlags(m map[string]any) (Flags, error) {
+	var f Flags
+	for _, n := range flagNames {
+		v, ok := m[n]
+		if !ok || v == nil {
+			continue
+		}
+		if n == flagTimeout {
+			ms, ok := toInt64(v)
+			if !ok {
+				return f, fmt.Errorf("flags.timeout: not a number: %T", v)
+			}
+			f.Timeout = &ms
+			continue
+		}
+		b, ok := v.(bool)
+		if !ok {
+			return f, fmt.Errorf("flags.%s: not a boolean: %T", n, v)
+		}
+		switch n {
+		case flagVolatile:
+			f.Volatile = &b
+		case flagCompress:
+			f.Compress = &b
+		case flagLocal:
+			f.Local = &b
+		case flagBroadcast:
+			f.Broadcast = &b
+		case flagBinary:
+			f.Binary = &b
+		case flagExpectSingleResponse:
+			f.ExpectSingleResponse = &b
+		}
+	}
+	return f, nil
+}
+
+// Opts says which sockets a broadcast or a cluster request reaches: the sockets in
+// any of Rooms (every socket when Rooms is empty) that are in none of Except.
+type Opts struct {
+	Rooms  []string
+	Except []string
+	Flags  Flags
+}
+
+// Broadcast is a decoded broadcast message.
+type Broadcast struct {
+	UID    string
+	Packet Packet
+	Opts   Opts
+}
+
+// EncodeBroadcast encodes the broadcast message [uid, packet, opts].
+func EncodeBroadcast(uid string, p *Packet, o *Opts) ([]byte, error) {
+	e := getEncoder()
+	if err := encodeBroadcast(e, uid, p, o); err != nil {
+		e.release()
+		return nil, err
+	}
+	return e.finish(), nil
+}
+
+func encodeBroadcast(e *encoder, uid string, p *Packet, o *Opts) error {
+	if err := e.enc.EncodeArrayLen(3); err != nil {
+		return err
+	}
+	if err := e.str(uid); err != nil {
+		return err
+	}
+	if err := encodePacket(e, p); err != nil {
+		return err
+	}
+	// Key order of Node's emitter: rooms, flags, except.
+	if err := e.enc.EncodeMapLen(3); err != nil {
+		return err
+	}
+	if err := e.str("rooms"); err != nil {
+		return err
+	}
+	if err := e.strings(o.Rooms); err != nil {
+		return err
+	}
+	if err := e.str("flags"); err != nil {
+		return err
+	}
+	if err := o.Flags.encode(e); err != nil {
+		return err
+	}
+	if err := e.str("except"); err != nil {
+		return err
+	}
+	return e.strings(o.Except)
+}
+
+func encodePacket(e *encoder, p *Packet) error {
+	n := 3
+	if p.ID != nil {
+		n++
+	}
+	if err := e.enc.EncodeMapLen(n); err != nil {
+		return err
+	}
+	if err := e.str("type"); err != nil {
+		return err
+	}
+	if err := e.enc.EncodeInt(int64(p.Type)); err != nil {
+		return err
+	}
+	if err := e.str("data"); err != nil {
+		return err
+	}
+	if err := e.values(p.Data); err != nil {
+		return err
+	}
+	if err := e.str("nsp"); err != nil {
+		return err
+	}
+	if err := e.str(p.Nsp); err != nil {
+		return err
+	}
+	if p.ID != nil {
+		if err := e.str("id"); err != nil {
+			return err
+		}
+		if err := e.enc.EncodeUint(*p.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrMalformed wraps every decoding failure, so callers can count them apart from
+// other errors.
+var ErrMalformed = errors.New("wire: malformed message")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+// DecodeBroadcast decodes a broadcast message [uid, packet, opts]. Every way the
+// input can be wrong gives an error wrapping ErrMalformed; it never panics.
+func DecodeBroadcast(b []byte) (*Broadcast, error) {
+	d := newDecoder(b)
+	n, err := d.DecodeArrayLen()
+	if err != nil {
+		return nil, malformed("broadcast: %v", err)
+	}
+	if n < 3 {
+		return nil, malformed("broadcast: want an array of 3 elements, got %d", n)
+	}
+	uid, err := d.DecodeString()
+	if err != nil {
+		return nil, malformed("broadcast uid: %v", err)
+	}
+	pm, err := d.DecodeMap()
+	if err != nil {
+		return nil, malformed("broadcast packet: %v", err)
+	}
+	pkt, err := packetFromMap(pm)
+	if err != nil {
+		return nil, err
+	}
+	om, err := d.DecodeMap()
+	if err != nil {
+		return nil, malformed("broadcast opts: %v", err)
+	}
+	opts, err := optsFromMap(om)
+	if err != nil {
+		return nil, err
+	}
+	return &Broadcast{UID: uid, Packet: *pkt, Opts: opts}, nil
+}
+
+func packetFromMap(m map[string]any) (*Packet, error) {
+	if m == nil {
+		return nil, malformed("packet: missing")
+	}
+	t, ok := toInt64(m["type"])
+	if !ok || t < 0 || t > 6 {
+		return nil, malformed("packet: bad type %v", m["type"])
+	}
+	p := &Packet{Type: PacketType(t), Nsp: "/"}
+	if nsp, ok := m["nsp"]; ok && nsp != nil {
+		s, ok := nsp.(string)
+		if !ok {
+			return nil, malformed("packet: nsp is %T, not a string", nsp)
+		}
+		p.Nsp = s
+	}
+	if data, ok := m["data"]; ok && data != nil {
+		arr, ok := data.([]any)
+		if !ok {
+			return nil, malformed("packet: data is %T, not an array", data)
+		}
+		p.Data = arr
+	}
+	if id, ok := m["id"]; ok && id != nil {
+		n, ok := toInt64(id)
+		if !ok || n < 0 {
+			return nil, malformed("packet: bad id %v", id)
+		}
+		u := uint64(n)
+		p.ID = &u
+	}
+	return p, nil
+}
+
+func optsFromMap(m map[string]any) (Opts, error) {
+	var o Opts
+	var err error
+	if o.Rooms, err = roomList(m["rooms"], "rooms"); err != nil {
+		return o, err
+	}
+	if o.Except, err = roomList(m["except"], "except"); err != nil {
+		return o, err
+	}
+	if fm, ok := m["flags"]; ok && fm != nil {
+		mm, ok := fm.(map[string]any)
+		if !ok {
+			return o, malformed("opts.flags is %T, not a map", fm)
+		}
+		if o.Flags, err = decodeFlags(mm); err != nil {
+			return o, malformed("opts.%v", err)
+		}
+	}
+	return o, nil
+}
+
+// roomList accepts an array of room names; numbers are accepted as their decimal
+// form, as Node looks numeric rooms up both ways.
+func roomList(v any, field string) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, malformed("opts.%s is %T, not an array", field, v)
+	}
+	out := make([]string, 0, len(arr))
+	for _, r := range arr {
+		switch r := r.(type) {
+		case string:
+			out = append(out, r)
+		default:
+			n, ok := toInt64(r)
+			if !ok {
+				return nil, malformed("opts.%s: room is %T", field, r)
+			}
+			out = append(out, strconv.FormatInt(n, 10))
+		}
+	}
+	return out, nil
+}
+
+func toInt64(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case uint8:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	case uint64:
+		if n > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(n), true
+	case float64:
+		if n != math.Trunc(n) || math.IsInf(n, 0) || n > math.MaxInt64 || n < math.MinInt64 {
+			return 0, false
+		}
+		return int64(n), true
+	case float32:
+		return toInt64(float64(n))
+	}
+	return 0, false
+}

@@ -1,0 +1,29 @@
+package events
+
+// Events sent by the server (and the worker, through Redis) to browsers.
+const (
+	// TaskProgress carries a Progress payload.
+	TaskProgress = "task:progress"
+	// TaskCompleted carries a Completed payload. It is the last event of a task that
+	// succeeded.
+	TaskCompleted = "task:completed"
+	// TaskFailed carries a Failed payload. It is the last event of a task that failed.
+	TaskFailed = "task:failed"
+	// TaskCancelled carries a Cancelled payload. It is the last event of a task that
+	// was cancelled.
+	TaskCancelled = "task:cancelled"
+	// TaskState carries a State payload: the whole current snapshot of a task.
+	TaskState = "task:state"
+)
+
+// Events sent by browsers to the server. Each expects an acknowledgement.
+const (
+	// TaskSubscribe asks to follow a task: payload SubscribeRequest, ack State or an
+	// AckError.
+	TaskSubscribe = "task:subscribe"
+	// TaskCancel asks to cancel a task: payload CancelRequest, ack State or an AckError.
+	TaskCancel = "task:cancel"
+)
+
+// Names lists the server-to-browser events.
+var Names = []string{TaskProgress, TaskCompleted, TaskFailed, TaskCancelled, TaskState}

@@ -1,0 +1,354 @@
+// Package store keeps task records, task results and the task queue in Redis. The
+// server and the worker both use it, so the layout of the keys and the scripts that
+// change them exist once.
+//
+// Keys, with the default prefix "taskwire":
+//
+//	taskwire:task:<id>            hash   the task record (tasks.Record.Fields), TTL
+//	taskwire:user:<owner>:tasks   zset   recent task ids of one identity, by creation time
+//	taskwire:result:<id>          list   the result: a gzip stream cut into chunks, TTL
+//	taskwire:result:<id>:<n>      list   the result being written by attempt n
+//	taskwire:queue                stream the task queue (field "task": tasks.Message JSON)
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskwire/taskwire/shared/tasks"
+)
+
+// Errors returned by Store methods.
+var (
+	// ErrNotFound means the task does not exist (or its record expired).
+	ErrNotFound = errors.New("store: task not found")
+	// ErrFinal means the task is already completed, failed or cancelled.
+	ErrFinal = errors.New("store: task is in a final state")
+	// ErrStale means the update came from an attempt that is no longer the current
+	// one, or carried a sequence number not greater than the record's.
+	ErrStale = errors.New("store: stale update")
+)
+
+// Defaults of Options.
+const (
+	DefaultPrefix      = "taskwire"
+	DefaultTTL         = 24 * time.Hour
+	DefaultRecentLimit = 100
+)
+
+// QueueGroup is the consumer group of the workers on the task queue.
+const QueueGroup = "workers"
+
+// QueueField is the stream entry field that holds the task message.
+const QueueField = "task"
+
+// Options configure a Store. The zero value (and nil) means the defaults.
+type Options struct {
+	// Prefix starts every key. Default: "taskwire".
+	Prefix string
+	// TTL is how long records and results are kept after their last change.
+	// Default: 24h.
+	TTL time.Duration
+	// RecentLimit is how many tasks per identity ListByOwner can return.
+	// Default: 100.
+	RecentLimit int
+}
+
+// Keys names the Redis keys of a store.
+type Keys struct {
+	Prefix string
+}
+
+// Task is the key of the record of task id.
+func (k Keys) Task(id string) string { return k.Prefix + ":task:" + id }
+
+// UserTasks is the key of the index of one identity's tasks.
+func (k Keys) UserTasks(owner string) string { return k.Prefix + ":user:" + owner + ":tasks" }
+
+// Result is the key of the result of task id.
+func (k Keys) Result(id string) string { return k.Prefix + ":result:" + id }
+
+// ResultTemp is the key of the result that attempt is writing.
+func (k Keys) ResultTemp(id string, attempt int) string {
+	return k.Prefix + ":result:" + id + ":" + strconv.Itoa(attempt)
+}
+
+// Queue is the key of the task queue stream.
+func (k Keys) Queue() string { return k.Prefix + ":queue" }
+
+// Store reads and writes task state in Redis. It is safe for concurrent use.
+type Store struct {
+	rdb    redis.UniversalClient
+	keys   Keys
+	ttl    time.Duration
+	recent int
+}
+
+// New returns a Store on rdb. The store never closes rdb.
+func New(rdb redis.UniversalClient, opts *Options) *Store {
+	s := &Store{rdb: rdb, keys: Keys{Prefix: DefaultPrefix}, ttl: DefaultTTL, recent: DefaultRecentLimit}
+	if opts != nil {
+		if opts.Prefix != "" {
+			s.keys.Prefix = opts.Prefix
+		}
+		if opts.TTL > 0 {
+			s.ttl = opts.TTL
+		}
+		if opts.RecentLimit > 0 {
+			s.recent = opts.RecentLimit
+		}
+	}
+	return s
+}
+
+// Keys returns the key names the store uses.
+func (s *Store) Keys() Keys { return s.keys }
+
+// TTL returns how long records and results are kept.
+func (s *Store) TTL() time.Duration { return s.ttl }
+
+// Client returns the Redis client of the store.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Create writes the record of a new task and adds it to its owner's index.
+func (s *Store) Create(ctx context.Context, rec *tasks.Record) error {
+	if rec.ID == "" || rec.Owner == "" {
+		return fmt.Errorf("store: create: record needs an id and an owner")
+	}
+	idx := s.keys.UserTasks(rec.Owner)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		key := s.keys.Task(rec.ID)
+		p.HSet(ctx, key, rec.Fields())
+		p.PExpire(ctx, key, s.ttl)
+		p.ZAdd(ctx, idx, redis.Z{Score: float64(rec.CreatedAt.UnixMilli()), Member: rec.ID})
+		p.ZRemRangeByRank(ctx, idx, 0, int64(-s.recent-1))
+		p.PExpire(ctx, idx, s.ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: create %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// Enqueue puts a task message on the queue.
+func (s *Store) Enqueue(ctx context.Context, m *tasks.Message) error {
+	b, err := m.Encode()
+	if err != nil {
+		return fmt.Errorf("store: enqueue %s: %w", m.ID, err)
+	}
+	err = s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Queue(), Values: []any{QueueField, b}}).Err()
+	if err != nil {
+		return fmt.Errorf("store: enqueue %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Get reads the record of task id. It returns ErrNotFound when there is none.
+func (s *Store) Get(ctx context.Context, id string) (*tasks.Record, error) {
+	h, err := s.rdb.HGetAll(ctx, s.keys.Task(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return nil, ErrNotFound
+	}
+	rec, err := tasks.RecordFromHash(h)
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// ListByOwner returns the most recent tasks of owner, newest first, at most limit
+// (at most the store's RecentLimit when limit <= 0).
+func (s *Store) ListByOwner(ctx context.Context, owner string, limit int) ([]*tasks.Record, error) {
+	if limit <= 0 || limit > s.recent {
+		limit = s.recent
+	}
+	idx := s.keys.UserTasks(owner)
+	ids, err := s.rdb.ZRevRange(ctx, idx, 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s: %w", owner, err)
+	}
+	if len(ids) == 0 {
+		return []*tasks.Record{}, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.keys.Task(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s: %w", owner, err)
+	}
+	out := make([]*tasks.Record, 0, len(ids))
+	var gone []any
+	for i, c := range cmds {
+		h := c.Val()
+		if len(h) == 0 {
+			gone = append(gone, ids[i])
+			continue
+		}
+		rec, err := tasks.RecordFromHash(h)
+		if err != nil || rec.Owner != owner {
+			continue
+		}
+		out = append(out, rec)
+	}
+	if len(gone) > 0 {
+		// Records expire on their own; forget them in the index too.
+		_ = s.rdb.ZRem(ctx, idx, gone...).Err()
+	}
+	return out, nil
+}
+
+// Publish is a message to publish together with a record update.
+type Publish struct {
+	Channel string
+	Payload []byte
+	// Sharded sends it with SPUBLISH instead of PUBLISH.
+	Sharded bool
+}
+
+// Update changes a task record and, in the same script, publishes the event that
+// describes the change, so no client can see an event that the record does not
+// already reflect.
+type Update struct {
+	TaskID string
+	// Attempt, when not 0, must be the record's current attempt number, so a worker
+	// that lost its task can no longer write to it.
+	Attempt int
+	// Seq must be greater than the record's seq; it becomes the record's seq.
+	Seq int64
+	// Fields are the record fields to set (tasks.Field* names).
+	Fields map[string]any
+	// Publish, when not nil, is published after the record is written.
+	Publish *Publish
+	// CommitResult moves the result written by Attempt into place (it must be set
+	// together with the completed state).
+	CommitResult bool
+}
+
+// updateScript applies an Update. Return values: 1 applied, -1 no record, -2 final
+// state, -3 other attempt, -4 sequence not increasing.
+var updateScript = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'attempts')
+if not cur[1] then return -1 end
+local st = cur[1]
+if st == 'completed' or st == 'failed' or st == 'cancelled' then return -2 end
+if ARGV[1] ~= '' and cur[3] ~= ARGV[1] then return -3 end
+if tonumber(ARGV[2]) <= tonumber(cur[2] or '0') then return -4 end
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('RENAME', KEYS[2], KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+if #ARGV >= 7 then
+  redis.call('HSET', KEYS[1], 'seq', ARGV[2], unpack(ARGV, 7))
+else
+  redis.call('HSET', KEYS[1], 'seq', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call(ARGV[4], ARGV[5], ARGV[6]) end
+return 1
+`)
+
+// Apply runs u. It returns ErrNotFound, ErrFinal or ErrStale when the record refused
+// the update; then nothing was written or published.
+func (s *Store) Apply(ctx context.Context, u *Update) error {
+	keys := []string{s.keys.Task(u.TaskID)}
+	if u.CommitResult {
+		keys = append(keys, s.keys.ResultTemp(u.TaskID, u.Attempt), s.keys.Result(u.TaskID))
+	}
+	args := make([]any, 0, 6+2*len(u.Fields))
+	attempt := ""
+	if u.Attempt != 0 {
+		attempt = strconv.Itoa(u.Attempt)
+	}
+	args = append(args, attempt, u.Seq, s.ttl.Milliseconds())
+	if u.Publish != nil {
+		cmd := "PUBLISH"
+		if u.Publish.Sharded {
+			cmd = "SPUBLISH"
+		}
+		args = append(args, cmd, u.Publish.Channel, u.Publish.Payload)
+	} else {
+		args = append(args, "", "", "")
+	}
+	for k, v := range u.Fields {
+		if k == tasks.FieldSeq {
+			continue
+		}
+		args = append(args, k, v)
+	}
+	n, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return fmt.Errorf("store: update %s: %w", u.TaskID, err)
+	}
+	return resultCode(n)
+}
+
+func resultCode(n int) error {
+	switch n {
+	case 1:
+		return nil
+	case -1:
+		return ErrNotFound
+	case -2:
+		return ErrFinal
+	case -3, -4:
+		return ErrStale
+	}
+	return fmt.Errorf("store: unexpected script result %d", n)
+}
+
+// startScript begins an attempt: state running, attempts + 1, startedAt. It returns
+// the whole record as a flat field/value list, or a negative number like
+// updateScript.
+var startScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return -1 end
+if st == 'completed' or st == 'failed' or st == 'cancelled' then return -2 end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'state', 'running', 'startedAt', ARGV[1])
+redis.call('HDEL', KEYS[1], 'nextAttemptAt', 'finishedAt')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('HGETALL', KEYS[1])
+`)
+
+// StartAttempt marks task id running and counts a new attempt. It returns the record
+// as it is now; its Attempts is the number of the attempt that starts and its Seq the
+// last sequence number used. It returns ErrNotFound or ErrFinal when the task must
+// not run.
+func (s *Store) StartAttempt(ctx context.Context, id string, now time.Time) (*tasks.Record, error) {
+	v, err := startScript.Run(ctx, s.rdb, []string{s.keys.Task(id)}, now.UnixMilli(), s.ttl.Milliseconds()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: start %s: %w", id, err)
+	}
+	if n, ok := v.(int64); ok {
+		return nil, resultCode(int(n))
+	}
+	return recordFromReply(v)
+}
+
+// recordFromReply turns a flat HGETALL reply into a record.
+func recordFromReply(v any) (*tasks.Record, error) {
+	list, ok := v.([]any)
+	if !ok || len(list)%2 != 0 {
+		return nil, fmt.Errorf("store: unexpected reply %T", v)
+	}
+	h := make(map[string]string, len(list)/2)
+	for i := 0; i < len(list); i += 2 {
+		k, _ := list[i].(string)
+		val, _ := list[i+1].(string)
+		h[k] = val
+	}
+	return tasks.RecordFromHash(h)
+}

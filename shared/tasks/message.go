@@ -1,0 +1,41 @@
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Message is what the server puts on the task queue for a worker to run. Params have
+// been validated by ParseParams before the message is queued.
+type Message struct {
+	ID         string          `json:"id"`
+	Kind       Kind            `json:"kind"`
+	Params     json.RawMessage `json:"params"`
+	Owner      string          `json:"owner"`
+	EnqueuedAt time.Time       `json:"enqueuedAt"`
+}
+
+// Encode returns the JSON form of m.
+func (m *Message) Encode() ([]byte, error) {
+	return json.Marshal(m)
+}
+
+// DecodeMessage parses and checks a queued message. A message that fails here can
+// never run and must be discarded (and its task failed, when its id is readable).
+func DecodeMessage(b []byte) (*Message, error) {
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("tasks: malformed queue message: %w", err)
+	}
+	if !ValidID(m.ID) {
+		return &m, fmt.Errorf("tasks: queue message has invalid id %q", m.ID)
+	}
+	if _, err := ParseKind(string(m.Kind)); err != nil {
+		return &m, fmt.Errorf("tasks: queue message %s: %w", m.ID, err)
+	}
+	if _, err := ParseParams(m.Kind, m.Params); err != nil {
+		return &m, fmt.Errorf("tasks: queue message %s: %w", m.ID, err)
+	}
+	return &m, nil
+}
