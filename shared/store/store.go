@@ -9,6 +9,8 @@
 //	taskwire:result:<id>          list   the result: a gzip stream cut into chunks, TTL
 //	taskwire:result:<id>:<n>      list   the result being written by attempt n
 //	taskwire:queue                stream the task queue (field "task": tasks.Message JSON)
+//	taskwire:delayed              zset   queue messages waiting for a retry, by due time
+//	taskwire:cancel               channel ids of tasks to cancel (pub/sub)
 package store
 
 import (
@@ -80,6 +82,14 @@ func (k Keys) ResultTemp(id string, attempt int) string {
 
 // Queue is the key of the task queue stream.
 func (k Keys) Queue() string { return k.Prefix + ":queue" }
+
+// Delayed is the key of the sorted set of queue messages waiting for a retry, scored
+// by the Unix millisecond at which they are due.
+func (k Keys) Delayed() string { return k.Prefix + ":delayed" }
+
+// CancelChannel is the pub/sub channel on which the id of a task whose owner asked
+// to cancel it is published, so the worker running it stops at once.
+func (k Keys) CancelChannel() string { return k.Prefix + ":cancel" }
 
 // Store reads and writes task state in Redis. It is safe for concurrent use.
 type Store struct {

@@ -70,13 +70,16 @@ type Record struct {
 	Attempts    int `json:"attempts"`
 	MaxAttempts int `json:"maxAttempts"`
 	// NextAttemptAt is set while a retry is scheduled.
-	NextAttemptAt *time.Time      `json:"nextAttemptAt,omitempty"`
-	Params        json.RawMessage `json:"params,omitempty"`
-	CreatedAt     time.Time       `json:"createdAt"`
-	StartedAt     *time.Time      `json:"startedAt,omitempty"`
-	FinishedAt    *time.Time      `json:"finishedAt,omitempty"`
-	Result        *Result         `json:"result,omitempty"`
-	Error         *ErrorInfo      `json:"error,omitempty"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	// CancelRequested is set when the owner asked to cancel a running task; the
+	// worker stops it and the state becomes cancelled.
+	CancelRequested bool            `json:"cancelRequested,omitempty"`
+	Params          json.RawMessage `json:"params,omitempty"`
+	CreatedAt       time.Time       `json:"createdAt"`
+	StartedAt       *time.Time      `json:"startedAt,omitempty"`
+	FinishedAt      *time.Time      `json:"finishedAt,omitempty"`
+	Result          *Result         `json:"result,omitempty"`
+	Error           *ErrorInfo      `json:"error,omitempty"`
 }
 
 // Hash field names of a record in Redis.
@@ -94,6 +97,7 @@ const (
 	FieldAttempts      = "attempts"
 	FieldMaxAttempts   = "maxAttempts"
 	FieldNextAttemptAt = "nextAttemptAt"
+	FieldCancel        = "cancelRequested"
 	FieldParams        = "params"
 	FieldCreatedAt     = "createdAt"
 	FieldStartedAt     = "startedAt"
@@ -132,6 +136,9 @@ func (r *Record) Fields() map[string]any {
 	}
 	if r.NextAttemptAt != nil {
 		f[FieldNextAttemptAt] = r.NextAttemptAt.UnixMilli()
+	}
+	if r.CancelRequested {
+		f[FieldCancel] = "1"
 	}
 	if r.StartedAt != nil {
 		f[FieldStartedAt] = r.StartedAt.UnixMilli()
@@ -178,6 +185,7 @@ func RecordFromHash(h map[string]string) (*Record, error) {
 		FinishedAt:  p.optTime(FieldFinishedAt),
 	}
 	r.NextAttemptAt = p.optTime(FieldNextAttemptAt)
+	r.CancelRequested = h[FieldCancel] == "1"
 	if s := h[FieldParams]; s != "" {
 		r.Params = json.RawMessage(s)
 	}
