@@ -305,6 +305,9 @@ func malformed(format string, args ...any) error {
 // DecodeBroadcast decodes a broadcast message [uid, packet, opts]. Every way the
 // input can be wrong gives an error wrapping ErrMalformed; it never panics.
 func DecodeBroadcast(b []byte) (*Broadcast, error) {
+	if err := checkMsgpack(b); err != nil {
+		return nil, malformed("broadcast: %v", err)
+	}
 	d := newDecoder(b)
 	n, err := d.DecodeArrayLen()
 	if err != nil {

@@ -106,7 +106,8 @@ func optsJSON(o *Opts) jsonOpts {
 	return jsonOpts{Rooms: nonNil(o.Rooms), Except: nonNil(o.Except)}
 }
 
-// marshalJSON encodes v like JSON.stringify: no HTML escaping, no trailing newline.
+// marshalJSON encodes v like JSON.stringify: no HTML escaping, U+2028 and U+2029
+// written as themselves, no trailing newline.
 func marshalJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -114,7 +115,33 @@ func marshalJSON(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return unescapeLineSeparators(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+}
+
+// unescapeLineSeparators replaces the escapes \u2028 and \u2029, which encoding/json
+// always writes, with the characters themselves, as JSON.stringify writes them. In
+// encoding/json's output every backslash starts an escape, so walking escape by
+// escape never mistakes an escaped backslash followed by "u2028" for one.
+func unescapeLineSeparators(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u202`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' || i+1 >= len(b) {
+			out = append(out, c)
+			continue
+		}
+		if b[i+1] == 'u' && i+5 < len(b) && string(b[i+2:i+5]) == "202" && (b[i+5] == '8' || b[i+5] == '9') {
+			out = append(out, 0xe2, 0x80, 0xa8+(b[i+5]-'8'))
+			i += 5
+			continue
+		}
+		out = append(out, c, b[i+1])
+		i++
+	}
+	return out
 }
 
 // EncodeRequest encodes r as Node does: JSON for every type except BROADCAST, which
@@ -290,6 +317,9 @@ func decodeObject(b []byte) (map[string]any, error) {
 			return nil, malformed("json: %v", err)
 		}
 		return normalizeJSON(m).(map[string]any), nil
+	}
+	if err := checkMsgpack(b); err != nil {
+		return nil, malformed("msgpack: %v", err)
 	}
 	m, err := newDecoder(b).DecodeMap()
 	if err != nil {

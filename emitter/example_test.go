@@ -1,0 +1,178 @@
+package emitter_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskwire/taskwire/emitter"
+	"github.com/taskwire/taskwire/emitter/wire"
+)
+
+// printer is an emitter.Publisher that prints what it would publish instead of
+// sending it to Redis: the channel, then the message (decoded when it is a
+// msgpack broadcast, as text when it is a JSON request). In a real program the
+// publisher is a go-redis client (*redis.Client, *redis.ClusterClient...).
+type printer struct{ hex bool }
+
+func (p printer) Publish(ctx context.Context, channel string, message any) *redis.IntCmd {
+	b := message.([]byte)
+	switch {
+	case p.hex:
+		fmt.Printf("PUBLISH %s\n%x\n", channel, b)
+	case len(b) > 0 && b[0] == '{':
+		fmt.Printf("PUBLISH %s %s\n", channel, b)
+	default:
+		m, err := wire.DecodeBroadcast(b)
+		if err != nil {
+			fmt.Println("undecodable:", err)
+			break
+		}
+		fmt.Printf("PUBLISH %s\n  from %s to nsp %s: %v\n  rooms %q except %q volatile %v compress %v\n",
+			channel, m.UID, m.Packet.Nsp, m.Packet.Data, m.Opts.Rooms, m.Opts.Except,
+			m.Opts.Flags.IsVolatile(), m.Opts.Flags.ShouldCompress())
+	}
+	cmd := redis.NewIntCmd(ctx)
+	cmd.SetVal(1)
+	return cmd
+}
+
+func (p printer) SPublish(ctx context.Context, channel string, message any) *redis.IntCmd {
+	fmt.Print("S")
+	return p.Publish(ctx, channel, message)
+}
+
+func ExampleNew() {
+	// With Redis: rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	// and emitter.New(rdb, nil).
+	em := emitter.New(printer{hex: true}, nil)
+	// Prints the 64 bytes Node's @socket.io/redis-emitter publishes for
+	// emit("hello", "world", 1).
+	if err := em.Emit(context.Background(), "hello", "world", 1); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// PUBLISH socket.io#/#
+	// 93a7656d697474657283a47479706502a46461746193a568656c6c6fa5776f726c6401a36e7370a12f83a5726f6f6d7390a5666c61677380a665786365707490
+}
+
+func ExampleEmitter_To() {
+	em := emitter.New(printer{}, nil)
+	ctx := context.Background()
+	// One room: published on that room's own channel.
+	_ = em.To("task:42").Emit(ctx, "task:progress", map[string]any{"taskId": "42", "percent": 50})
+	// Several rooms: on the namespace channel; a socket in both gets it once.
+	_ = em.To("user:1", "user:2").Emit(ctx, "notice", "maintenance at noon")
+	// Output:
+	// PUBLISH socket.io#/#task:42#
+	//   from emitter to nsp /: [task:progress map[percent:50 taskId:42]]
+	//   rooms ["task:42"] except [] volatile false compress true
+	// PUBLISH socket.io#/#
+	//   from emitter to nsp /: [notice maintenance at noon]
+	//   rooms ["user:1" "user:2"] except [] volatile false compress true
+}
+
+func ExampleEmitter_Of() {
+	em := emitter.New(printer{}, &emitter.Options{Key: "myapp"})
+	_ = em.Of("admin").Emit(context.Background(), "stats", 3)
+	// Output:
+	// PUBLISH myapp#/admin#
+	//   from emitter to nsp /admin: [stats 3]
+	//   rooms [] except [] volatile false compress true
+}
+
+func ExampleBroadcastOperator_Except() {
+	em := emitter.New(printer{}, nil)
+	_ = em.To("room1").Except("room2").Volatile().Compress(false).Emit(context.Background(), "tick")
+	// Output:
+	// PUBLISH socket.io#/#room1#
+	//   from emitter to nsp /: [tick]
+	//   rooms ["room1"] except ["room2"] volatile true compress false
+}
+
+func ExampleBroadcastOperator_Encode() {
+	em := emitter.New(nil, nil) // Encode never publishes
+	m, err := em.To("room1").Encode("hello", []byte{1, 2, 3})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// A caller can now publish m.Payload on m.Channel together with other commands,
+	// for example in a MULTI that also writes the state the event describes.
+	fmt.Println(m.Channel)
+	fmt.Printf("%x\n", m.Payload)
+	// Output:
+	// socket.io#/#room1#
+	// 93a7656d697474657283a47479706502a46461746192a568656c6c6fc403010203a36e7370a12f83a5726f6f6d7391a5726f6f6d31a5666c61677380a665786365707490
+}
+
+func ExampleEmitter_SocketsJoin() {
+	em := emitter.New(printer{}, nil)
+	ctx := context.Background()
+	// Every socket in user:7 (on any server) also joins task:42.
+	_ = em.In("user:7").SocketsJoin(ctx, "task:42")
+	_ = em.SocketsLeave(ctx, "lobby")
+	// Output:
+	// PUBLISH socket.io-request#/# {"type":2,"opts":{"rooms":["user:7"],"except":[]},"rooms":["task:42"]}
+	// PUBLISH socket.io-request#/# {"type":3,"opts":{"rooms":[],"except":[]},"rooms":["lobby"]}
+}
+
+func ExampleEmitter_DisconnectSockets() {
+	em := emitter.New(printer{}, nil)
+	_ = em.To("user:7").DisconnectSockets(context.Background(), true)
+	// Output:
+	// PUBLISH socket.io-request#/# {"type":4,"opts":{"rooms":["user:7"],"except":[]},"close":true}
+}
+
+func ExampleEmitter_ServerSideEmit() {
+	em := emitter.New(printer{}, nil)
+	// Received by io.on("cache:invalidate", ...) handlers on every server.
+	_ = em.ServerSideEmit(context.Background(), "cache:invalidate", "users", 7)
+	// Output:
+	// PUBLISH socket.io-request#/# {"uid":"emitter","type":6,"data":["cache:invalidate","users",7]}
+}
+
+func ExampleEmitter_Emit_struct() {
+	// Structs are written with the names of their json tags, in field order, the
+	// way a JavaScript client would see them; []byte arrives as binary.
+	type progress struct {
+		TaskID  string  `json:"taskId"`
+		Percent float64 `json:"percent"`
+		Stage   string  `json:"stage,omitempty"`
+	}
+	em := emitter.New(printer{hex: true}, nil)
+	_ = em.To("task:42").Emit(context.Background(), "task:progress", progress{TaskID: "42", Percent: 12.5})
+	// Output:
+	// PUBLISH socket.io#/#task:42#
+	// 93a7656d697474657283a47479706502a46461746192ad7461736b3a70726f677265737382a67461736b4964a23432a770657263656e74cb4029000000000000a36e7370a12f83a5726f6f6d7391a77461736b3a3432a5666c61677380a665786365707490
+}
+
+func ExampleEmitter_Emit_reserved() {
+	em := emitter.New(printer{}, nil)
+	err := em.Emit(context.Background(), "disconnect")
+	fmt.Println(err)
+	// Output:
+	// emitter: "disconnect" is a reserved event name
+}
+
+func ExampleEmitter_WithPublisher() {
+	// With Redis, pass a pipeline to send many events in one round trip:
+	//
+	//	pipe := rdb.Pipeline()
+	//	batch := em.WithPublisher(pipe)
+	//	... batch.To(room).Emit(ctx, ...) for each room ...
+	//	_, err := pipe.Exec(ctx)
+	em := emitter.New(nil, nil)
+	batch := em.WithPublisher(printer{})
+	for _, room := range []string{"task:1", "task:2"} {
+		_ = batch.To(room).Emit(context.Background(), "task:cancelled")
+	}
+	// Output:
+	// PUBLISH socket.io#/#task:1#
+	//   from emitter to nsp /: [task:cancelled]
+	//   rooms ["task:1"] except [] volatile false compress true
+	// PUBLISH socket.io#/#task:2#
+	//   from emitter to nsp /: [task:cancelled]
+	//   rooms ["task:2"] except [] volatile false compress true
+}
