@@ -1,0 +1,348 @@
+// Package realtime builds the Socket.IO server of taskwire-server: the engine with
+// our transports (package transport), the Redis adapter (package redisadapter),
+// authentication of every socket, and the rooms of the design (every socket is
+// in its identity's user room and in its own identity-bound socket room, and
+// joins task rooms through JoinTask).
+package realtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/zishang520/engine.io/v2/engine"
+	"github.com/zishang520/engine.io/v2/types"
+	"github.com/zishang520/socket.io/v2/socket"
+
+	"github.com/taskwire/taskwire/server/internal/redisadapter"
+	"github.com/taskwire/taskwire/server/internal/transport"
+	"github.com/taskwire/taskwire/shared/events"
+)
+
+// Config configures the Socket.IO server.
+type Config struct {
+	// Redis is the client of the adapter (publishing, and one subscription
+	// connection per namespace). Required.
+	Redis redis.UniversalClient
+	// Key is the adapter's channel prefix; default "socket.io". The workers'
+	// emitter must use the same.
+	Key string
+	// Authenticate maps a session token to an identity; an error (or an empty
+	// identity) refuses the socket. Required.
+	Authenticate func(token string) (identity string, err error)
+	// CookieName is the session cookie read when the handshake has no
+	// auth.token. Empty: tokens only from auth.
+	CookieName string
+	// AllowedOrigins are the browser origins ("https://app.example.com") allowed
+	// besides the server's own: polling requests from them get CORS headers
+	// (with credentials), and handshakes from any other origin are refused with
+	// 403. "*" allows every origin. Empty (the default) means same-origin only: a
+	// handshake whose Origin header names another host than the request's Host is
+	// refused; requests without an Origin header (non-browser clients) are
+	// allowed. Behind a proxy that rewrites Host, list the public origin.
+	AllowedOrigins []string
+	// MaxHttpBufferSize bounds a client message (websocket frame, polling POST);
+	// default 1e6 bytes.
+	MaxHttpBufferSize int64
+	// OnConnection, when set, is called for every authenticated socket before its
+	// connect reply is sent, so that event handlers registered on s in it see
+	// every event the client sends.
+	OnConnection func(s *socket.Socket, identity string)
+	// Logger receives the server's log records; default slog.Default().
+	Logger *slog.Logger
+}
+
+// SocketData is what every authenticated socket carries as its Socket.IO data
+// (also visible to fetchSockets on other servers, as {"identity": ...}).
+type SocketData struct {
+	Identity string `json:"identity"`
+}
+
+// ErrUnauthorized is the connect_error message of a refused socket.
+const ErrUnauthorized = "unauthorized"
+
+// Server is the Socket.IO server.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	io       *socket.Server
+	adapters *redisadapter.Builder
+	root     *redisadapter.Adapter
+	handler  http.Handler
+	closing  atomic.Bool
+}
+
+// Stats describe the server for metrics.
+type Stats struct {
+	// Sockets is the number of connected sockets of the main namespace.
+	Sockets int
+	// Transports counts engine.io sessions by transport ("websocket",
+	// "polling").
+	Transports map[string]int
+	// Adapter are the Redis adapter's counters.
+	Adapter redisadapter.Stats
+	// Transport are the transport layer's counters.
+	Transport transport.Stats
+}
+
+// New checks that Redis answers (within ctx) and builds the server.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("realtime: a Redis client is required")
+	}
+	if cfg.Authenticate == nil {
+		return nil, errors.New("realtime: an Authenticate function is required")
+	}
+	if cfg.MaxHttpBufferSize <= 0 {
+		cfg.MaxHttpBufferSize = 1e6
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("realtime: allowed origin %q is not scheme://host[:port]", o)
+		}
+	}
+	if err := cfg.Redis.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("realtime: redis: %w", err)
+	}
+	transport.Install()
+
+	adapters, err := redisadapter.New(redisadapter.Config{Client: cfg.Redis, Key: cfg.Key, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("realtime: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, adapters: adapters}
+
+	opts := socket.DefaultServerOptions()
+	opts.SetServeClient(false)
+	opts.SetPath("/socket.io")
+	opts.SetAdapter(adapters)
+	opts.SetMaxHttpBufferSize(cfg.MaxHttpBufferSize)
+	opts.SetAllowRequest(s.allowRequest)
+	if len(cfg.AllowedOrigins) > 0 {
+		var origin any
+		if slices.Contains(cfg.AllowedOrigins, "*") {
+			origin = true // reflect any origin; "*" is not allowed with credentials
+		} else {
+			list := make([]any, len(cfg.AllowedOrigins))
+			for i, o := range cfg.AllowedOrigins {
+				list[i] = strings.TrimSuffix(o, "/")
+			}
+			origin = list
+		}
+		opts.SetCors(&types.Cors{Origin: origin, Credentials: true})
+	}
+	s.io = socket.NewServer(nil, opts)
+	root, ok := s.io.Sockets().Adapter().(*redisadapter.Adapter)
+	if !ok {
+		return nil, errors.New("realtime: the main namespace did not get the Redis adapter")
+	}
+	s.root = root
+	s.io.Use(s.authenticate)
+
+	engineHandler := transport.Handler(s.io.ServeHandler(nil))
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.closing.Load() && r.URL.Query().Get("sid") == "" {
+			// New sessions go to another replica; existing ones finish.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"code":5,"message":"server shutting down"}`))
+			return
+		}
+		engineHandler.ServeHTTP(w, r)
+	})
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the Socket.IO endpoint, to mount on
+// /socket.io/ (with gin: router.Any("/socket.io/*any", gin.WrapH(h))). Every
+// request must reach it with its path unchanged.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// IO returns the Socket.IO server, for event handlers and emits.
+func (s *Server) IO() *socket.Server { return s.io }
+
+// Identity returns the identity of an authenticated socket.
+func Identity(s *socket.Socket) (string, bool) {
+	switch d := s.Data().(type) {
+	case SocketData:
+		return d.Identity, d.Identity != ""
+	case *SocketData:
+		return d.Identity, d != nil && d.Identity != ""
+	}
+	return "", false
+}
+
+// allowRequest is the engine's check of every handshake: the Origin header.
+func (s *Server) allowRequest(ctx *types.HttpContext) error {
+	if s.originAllowed(ctx.Headers().Peek("Origin"), ctx.Request().Host) {
+		return nil
+	}
+	return errors.New("origin not allowed")
+}
+
+func (s *Server) originAllowed(origin, host string) bool {
+	if origin == "" {
+		return true // not a browser, or a same-origin GET
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
+}
+
+// authenticate is the main namespace's middleware: it resolves the identity,
+// stores it, joins the identity's rooms and lets OnConnection register handlers,
+// all before the client gets its connect reply (and so before it can name its
+// socket id anywhere).
+func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedError)) {
+	if s.closing.Load() {
+		next(socket.NewExtendedError("server shutting down", nil))
+		return
+	}
+	token := s.token(sock.Handshake())
+	if token == "" {
+		next(socket.NewExtendedError(ErrUnauthorized, nil))
+		return
+	}
+	identity, err := s.cfg.Authenticate(token)
+	if err != nil || identity == "" {
+		next(socket.NewExtendedError(ErrUnauthorized, nil))
+		return
+	}
+	sock.SetData(SocketData{Identity: identity})
+	sock.Join(socket.Room(events.UserRoom(identity)), socket.Room(events.SocketRoom(identity, string(sock.Id()))))
+	if s.cfg.OnConnection != nil {
+		s.cfg.OnConnection(sock, identity)
+	}
+	next(nil)
+}
+
+// token reads auth.token from the handshake, else the session cookie.
+func (s *Server) token(h *socket.Handshake) string {
+	if h == nil {
+		return ""
+	}
+	if m, ok := h.Auth.(map[string]any); ok {
+		if t, ok := m["token"].(string); ok && t != "" {
+			return t
+		}
+	}
+	if s.cfg.CookieName == "" {
+		return ""
+	}
+	header := http.Header{}
+	for k, vs := range h.Headers {
+		if strings.EqualFold(k, "Cookie") {
+			header["Cookie"] = append(header["Cookie"], vs...)
+		}
+	}
+	c, err := (&http.Request{Header: header}).Cookie(s.cfg.CookieName)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// JoinTask makes the socket socketID join the room of taskID, if that socket
+// belongs to identity, on whichever server it is connected to; a socket id of
+// another identity (or of no socket) changes nothing. It returns once the join
+// is applied (the socket is here) or published (it may be elsewhere): every
+// event published to the task room afterwards reaches the socket.
+func (s *Server) JoinTask(ctx context.Context, identity, socketID, taskID string) error {
+	if identity == "" || socketID == "" || taskID == "" {
+		return errors.New("realtime: JoinTask needs an identity, a socket id and a task id")
+	}
+	room := socket.Room(events.SocketRoom(identity, socketID))
+	opts := &socket.BroadcastOptions{Rooms: types.NewSet(room), Except: types.NewSet[socket.Room](), Flags: &socket.BroadcastFlags{}}
+	if _, here := s.root.Rooms().Load(room); here {
+		opts.Flags.Local = true // socket rooms hold one socket: nobody else has it
+	}
+	if err := s.root.AddSocketsContext(ctx, opts, []socket.Room{socket.Room(events.TaskRoom(taskID))}); err != nil {
+		return fmt.Errorf("realtime: join task room: %w", err)
+	}
+	return nil
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Sockets:    s.io.Sockets().Sockets().Len(),
+		Transports: map[string]int{},
+		Adapter:    s.adapters.Stats(),
+		Transport:  transport.ReadStats(),
+	}
+	s.io.Engine().Clients().Range(func(_ string, c engine.Socket) bool {
+		if t := c.Transport(); t != nil {
+			st.Transports[t.Name()]++
+		}
+		return true
+	})
+	return st
+}
+
+// shutdownWindow caps the time over which Shutdown spreads disconnections.
+const shutdownWindow = 10 * time.Second
+
+// Shutdown stops accepting sessions, then closes the connections of all
+// clients spread over a window (80% of the time ctx leaves, at most 10s; 2s
+// without a deadline), so that their reconnections reach the other replicas
+// gradually rather than all at once, and finally closes the adapter. Clients see
+// a transport close and reconnect on their own. When ctx ends first, the
+// remaining connections are closed at once and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	var clients []engine.Socket
+	s.io.Engine().Clients().Range(func(_ string, c engine.Socket) bool {
+		clients = append(clients, c)
+		return true
+	})
+	rand.Shuffle(len(clients), func(i, j int) { clients[i], clients[j] = clients[j], clients[i] })
+
+	window := 2 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		window = min(time.Until(dl)*8/10, shutdownWindow)
+	}
+	start := time.Now()
+	timer := time.NewTimer(window)
+	defer timer.Stop()
+	var err error
+	for i, c := range clients {
+		if err == nil {
+			due := start.Add(window * time.Duration(i) / time.Duration(len(clients)))
+			if d := time.Until(due); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+			}
+		}
+		c.Close(false)
+	}
+	s.io.Close(nil)
+	_ = s.adapters.Close()
+	s.log.Info("realtime: shut down", "connections", len(clients), "window", window)
+	return err
+}

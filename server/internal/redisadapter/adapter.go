@@ -1,0 +1,497 @@
+// Package redisadapter is a Socket.IO adapter for github.com/zishang520/socket.io/v2
+// that connects the servers of a cluster through Redis pub/sub, in the format of
+// Node's @socket.io/redis-adapter 8.x (classic PUBLISH/PSUBSCRIBE): Go and Node
+// servers can share one cluster, and @socket.io/redis-emitter (or taskwire's own
+// emitter) can reach the sockets of both. Every message is encoded and decoded by
+// the emitter/wire package, the single codec of the project.
+//
+// Each namespace gets an Adapter that keeps its rooms in memory (the embedded
+// in-memory adapter) and
+//
+//   - publishes broadcasts, room joins and leaves, disconnections and server-side
+//     emits, and applies them locally too;
+//   - reads, on one dedicated connection and one goroutine (so in publish order),
+//     the broadcasts and requests of other servers and emitters, and answers the
+//     requests Node servers wait for (ALL_ROOMS, REMOTE_FETCH, SOCKETS, acks).
+//
+// Bad messages are counted (see Stats), logged at a limited rate and dropped; they
+// never stop the messages after them. The subscription survives Redis restarts
+// (go-redis reconnects and subscribes again); publishing while Redis is away fails
+// after Config.PublishTimeout with an error that is logged.
+package redisadapter
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/zishang520/engine.io/v2/types"
+	"github.com/zishang520/socket.io-go-parser/v2/parser"
+	"github.com/zishang520/socket.io/v2/socket"
+
+	"github.com/taskwire/taskwire/emitter/wire"
+)
+
+// Config configures a Builder.
+type Config struct {
+	// Client is the Redis client used to publish and to create the subscription
+	// connections (one per namespace). Required.
+	Client redis.UniversalClient
+	// Key is the channel prefix; it must match the other servers' and emitters'.
+	// Default "socket.io".
+	Key string
+	// RequestTimeout bounds cluster requests (fetchSockets, serverSideEmit with
+	// an acknowledgement, broadcasts with acknowledgements) and the wait for the
+	// subscription at start. Default 5s.
+	RequestTimeout time.Duration
+	// PublishTimeout bounds every publish. Default 3s.
+	PublishTimeout time.Duration
+	// MaxMessageBytes drops larger messages unread. Default 16 MiB.
+	MaxMessageBytes int
+	// PublishOnSpecificResponseChannel answers requests on the requester's own
+	// response channel (<key>-response#<nsp>#<uid>#) instead of the shared one,
+	// like Node's option of that name. Node 8.x servers listen on both.
+	PublishOnSpecificResponseChannel bool
+	// Logger receives warnings and errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultRequestTimeout  = 5 * time.Second
+	defaultPublishTimeout  = 3 * time.Second
+	defaultMaxMessageBytes = 16 << 20
+	logInterval            = time.Second
+	// channelSize is the buffer between go-redis's reader and ours.
+	channelSize = 1024
+	// sseQueue is the buffer of server-side emits waiting for their handlers.
+	sseQueue = 256
+)
+
+// Builder creates the Adapter of each namespace; it is the
+// socket.AdapterConstructor to put in the server options.
+type Builder struct {
+	cfg   Config
+	stats counters
+	log   *limitedLogger
+
+	mu       sync.Mutex
+	adapters map[*Adapter]struct{}
+	closed   bool
+}
+
+// New validates cfg and returns a Builder.
+func New(cfg Config) (*Builder, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("redisadapter: a Redis client is required")
+	}
+	if cfg.Key == "" {
+		cfg.Key = wire.DefaultKey
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultRequestTimeout
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = defaultPublishTimeout
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = defaultMaxMessageBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Builder{
+		cfg:      cfg,
+		log:      &limitedLogger{logger: cfg.Logger, interval: logInterval, kinds: map[string]*logKind{}},
+		adapters: map[*Adapter]struct{}{},
+	}, nil
+}
+
+// Stats returns the counters of every namespace's adapter.
+func (b *Builder) Stats() Stats { return b.stats.snapshot() }
+
+// Close closes every adapter of b (their subscriptions and pending requests).
+// Adapters created afterwards work locally only.
+func (b *Builder) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	list := make([]*Adapter, 0, len(b.adapters))
+	for a := range b.adapters {
+		list = append(list, a)
+	}
+	b.mu.Unlock()
+	for _, a := range list {
+		a.Close()
+	}
+	return nil
+}
+
+// New returns the adapter of nsp and starts its subscription, waiting (at most
+// RequestTimeout) until Redis confirmed it, so that a server that starts serving
+// right after receives what is published from then on.
+func (b *Builder) New(nsp socket.Namespace) socket.Adapter {
+	a := &Adapter{Adapter: socket.MakeAdapter(), b: b}
+	a.Prototype(a)
+	a.Construct(nsp)
+
+	b.mu.Lock()
+	closed := b.closed
+	if !closed {
+		b.adapters[a] = struct{}{}
+	}
+	b.mu.Unlock()
+	if closed {
+		a.valid = false
+	}
+	if !a.valid {
+		return a
+	}
+	a.start()
+	t := time.NewTimer(b.cfg.RequestTimeout)
+	defer t.Stop()
+	select {
+	case <-a.subscribed:
+	case <-t.C:
+		b.cfg.Logger.Warn("redisadapter: subscription not confirmed yet; it will be retried in the background",
+			"namespace", a.nspName, "timeout", b.cfg.RequestTimeout)
+	}
+	return a
+}
+
+// Adapter is the adapter of one namespace. Besides socket.Adapter it offers
+// context-aware variants of the calls that publish, which report errors.
+type Adapter struct {
+	socket.Adapter
+
+	b       *Builder
+	uid     string
+	nspName string
+	ch      wire.Channels
+	// valid is false when the namespace name cannot be used in channel names;
+	// the adapter then works locally only.
+	valid bool
+
+	ps         *redis.PubSub
+	subscribed chan struct{}
+	done       chan struct{}
+	loopDone   chan struct{}
+	closeOnce  sync.Once
+	sse        chan func()
+
+	mu       sync.Mutex
+	requests map[string]*pending
+}
+
+// Construct sets a up for nsp (called by Builder.New).
+func (a *Adapter) Construct(nsp socket.Namespace) {
+	a.Adapter.Construct(nsp)
+	a.uid = randomID(8)
+	a.nspName = nsp.Name()
+	name, err := wire.NormalizeNamespace(a.nspName)
+	if err != nil || name != a.nspName {
+		a.b.cfg.Logger.Error("redisadapter: namespace name unusable in Redis channels; it works on this server only",
+			"namespace", a.nspName)
+	} else {
+		a.valid = true
+	}
+	a.ch = wire.Channels{Key: a.b.cfg.Key, Nsp: a.nspName}
+	a.subscribed = make(chan struct{})
+	a.done = make(chan struct{})
+	a.loopDone = make(chan struct{})
+	a.sse = make(chan func(), sseQueue)
+	a.requests = map[string]*pending{}
+}
+
+// UID returns the id this server uses in its messages.
+func (a *Adapter) UID() string { return a.uid }
+
+// Close stops the subscription and fails pending requests.
+func (a *Adapter) Close() {
+	a.closeOnce.Do(func() {
+		close(a.done)
+		if a.ps != nil {
+			_ = a.ps.Close()
+			<-a.loopDone
+		}
+		a.mu.Lock()
+		reqs := a.requests
+		a.requests = map[string]*pending{}
+		a.mu.Unlock()
+		for _, p := range reqs {
+			p.timer.Stop()
+			p.fail(errors.New("redisadapter: adapter closed"))
+		}
+		a.b.mu.Lock()
+		delete(a.b.adapters, a)
+		a.b.mu.Unlock()
+	})
+}
+
+func randomID(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// publish sends payload on channel, bounded by PublishTimeout.
+func (a *Adapter) publish(ctx context.Context, channel string, payload []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, a.b.cfg.PublishTimeout)
+	defer cancel()
+	if err := a.b.cfg.Client.Publish(ctx, channel, payload).Err(); err != nil {
+		a.b.stats.publishErrors.Add(1)
+		a.b.log.emit(slog.LevelError, "publish", "redisadapter: publish failed",
+			slog.String("channel", channel), slog.String("error", err.Error()))
+		return fmt.Errorf("redisadapter: publish to %s: %w", channel, err)
+	}
+	a.b.stats.published.Add(1)
+	return nil
+}
+
+func (a *Adapter) publishRequest(ctx context.Context, r *wire.Request) error {
+	payload, err := wire.EncodeRequest(r)
+	if err != nil {
+		return fmt.Errorf("redisadapter: encode %v request: %w", r.Type, err)
+	}
+	return a.publish(ctx, a.ch.Request(), payload)
+}
+
+// Broadcast sends packet to the matching sockets of this server and, unless
+// the local flag is set, publishes it for the other servers.
+func (a *Adapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions) {
+	if isLocal(opts) || !a.valid {
+		a.Adapter.Broadcast(packet, opts)
+		return
+	}
+	payload, channel, err := a.encodeBroadcast(packet, opts)
+	if err != nil {
+		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast not published", slog.String("error", err.Error()))
+	}
+	// Local delivery first: it does not wait for Redis. It also encodes the
+	// packet for the clients, which changes it, so the wire form was made before.
+	a.Adapter.Broadcast(packet, opts)
+	if err == nil {
+		_ = a.publish(context.Background(), channel, payload)
+	}
+}
+
+// encodeBroadcast returns the wire message for packet and the channel for it. It
+// normalises packet.Data in place (see normalizeArgs).
+func (a *Adapter) encodeBroadcast(packet *parser.Packet, opts *socket.BroadcastOptions) ([]byte, string, error) {
+	t, err := toWireType(packet.Type)
+	if err != nil {
+		return nil, "", err
+	}
+	data, err := normalizeArgs(packet.Data)
+	if err != nil {
+		return nil, "", err
+	}
+	packet.Data = data
+	o := toWireOpts(opts)
+	payload, err := wire.EncodeBroadcast(a.uid, &wire.Packet{Type: t, Data: data, Nsp: a.nspName, ID: packet.Id}, o)
+	if err != nil {
+		return nil, "", err
+	}
+	return payload, a.ch.Broadcast(o.Rooms), nil
+}
+
+// AddSockets makes the matching sockets of every server join rooms. It returns
+// once the join is applied here and published (or publishing failed).
+func (a *Adapter) AddSockets(opts *socket.BroadcastOptions, rooms []socket.Room) {
+	_ = a.AddSocketsContext(context.Background(), opts, rooms)
+}
+
+// AddSocketsContext is AddSockets that reports a failed publish. The join is
+// applied to this server's sockets before it returns; other servers apply it when
+// they read it, in order with everything published after it.
+func (a *Adapter) AddSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
+	a.Adapter.AddSockets(opts, rooms)
+	if isLocal(opts) || !a.valid {
+		return nil
+	}
+	return a.publishRequest(ctx, &wire.Request{UID: a.uid, Type: wire.RequestRemoteJoin, Opts: toWireOpts(opts), Rooms: roomsOf(rooms)})
+}
+
+// DelSockets makes the matching sockets of every server leave rooms.
+func (a *Adapter) DelSockets(opts *socket.BroadcastOptions, rooms []socket.Room) {
+	_ = a.DelSocketsContext(context.Background(), opts, rooms)
+}
+
+// DelSocketsContext is DelSockets that reports a failed publish.
+func (a *Adapter) DelSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
+	a.Adapter.DelSockets(opts, rooms)
+	if isLocal(opts) || !a.valid {
+		return nil
+	}
+	return a.publishRequest(ctx, &wire.Request{UID: a.uid, Type: wire.RequestRemoteLeave, Opts: toWireOpts(opts), Rooms: roomsOf(rooms)})
+}
+
+// DisconnectSockets disconnects the matching sockets of every server; close also
+// closes their connections.
+func (a *Adapter) DisconnectSockets(opts *socket.BroadcastOptions, close bool) {
+	_ = a.DisconnectSocketsContext(context.Background(), opts, close)
+}
+
+// DisconnectSocketsContext is DisconnectSockets that reports a failed publish.
+func (a *Adapter) DisconnectSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, close bool) error {
+	if !isLocal(opts) && a.valid {
+		// Published first: disconnecting may take long (handlers run), and the
+		// other servers need not wait for it.
+		if err := a.publishRequest(ctx, &wire.Request{UID: a.uid, Type: wire.RequestRemoteDisconnect, Opts: toWireOpts(opts), Close: close}); err != nil {
+			a.Adapter.DisconnectSockets(opts, close)
+			return err
+		}
+	}
+	a.Adapter.DisconnectSockets(opts, close)
+	return nil
+}
+
+// ServerCount returns the number of servers subscribed to this namespace's
+// request channel (PUBSUB NUMSUB), at least 1 (this one).
+func (a *Adapter) ServerCount() int64 {
+	if !a.valid {
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.b.cfg.RequestTimeout)
+	defer cancel()
+	res, err := a.b.cfg.Client.PubSubNumSub(ctx, a.ch.Request()).Result()
+	if err != nil {
+		a.b.log.emit(slog.LevelError, "numsub", "redisadapter: PUBSUB NUMSUB failed", slog.String("error", err.Error()))
+		return 1
+	}
+	if n := res[a.ch.Request()]; n > 1 {
+		return n
+	}
+	return 1
+}
+
+// ServerSideEmit sends [event, args...] to the other servers of the cluster,
+// where the namespace's listeners for event receive args. When the last element
+// is a socket.Ack, it is called once every other server answered, or after
+// RequestTimeout with the answers so far and an error.
+func (a *Adapter) ServerSideEmit(packet []any) error {
+	if len(packet) == 0 {
+		return errors.New("redisadapter: server-side emit without an event name")
+	}
+	if !a.valid {
+		return errors.New("redisadapter: namespace is local only")
+	}
+	ack, withAck := packet[len(packet)-1].(socket.Ack)
+	if !withAck {
+		return a.publishRequest(context.Background(), &wire.Request{UID: a.uid, Type: wire.RequestServerSideEmit, Data: packet})
+	}
+	data := packet[:len(packet)-1]
+	expected := a.ServerCount() - 1
+	if expected <= 0 {
+		go ack([]any{}, nil)
+		return nil
+	}
+	id := randomID(12)
+	p := &pending{kind: wire.RequestServerSideEmit, expected: expected, acks: []any{},
+		onAck: func(responses []any, err error) { ack(responses, err) }}
+	a.register(id, p, a.b.cfg.RequestTimeout)
+	if err := a.publishRequest(context.Background(), &wire.Request{UID: a.uid, RequestID: id, Type: wire.RequestServerSideEmit, Data: data}); err != nil {
+		a.unregister(id)
+		return err
+	}
+	return nil
+}
+
+// BroadcastWithAck broadcasts packet to every server and collects the
+// acknowledgements of the clients: every server reports how many clients it
+// reached (clientCountCallback), and every client's answer is passed to ack.
+func (a *Adapter) BroadcastWithAck(packet *parser.Packet, opts *socket.BroadcastOptions, clientCountCallback func(uint64), ack socket.Ack) {
+	if isLocal(opts) || !a.valid {
+		a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+		return
+	}
+	t, err := toWireType(packet.Type)
+	var data []any
+	if err == nil {
+		data, err = normalizeArgs(packet.Data)
+	}
+	if err != nil {
+		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", err.Error()))
+		a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+		return
+	}
+	packet.Data = data
+	id := randomID(12)
+	req := &wire.Request{UID: a.uid, RequestID: id, Type: wire.RequestBroadcast,
+		Packet: &wire.Packet{Type: t, Data: data, Nsp: a.nspName}, Opts: toWireOpts(opts)}
+	payload, encErr := wire.EncodeRequest(req)
+	timeout := a.b.cfg.RequestTimeout
+	if opts != nil && opts.Flags != nil && opts.Flags.Timeout != nil {
+		timeout = *opts.Flags.Timeout
+	}
+	if encErr == nil {
+		// Registered before publishing, so that no answer can come first.
+		a.register(id, &pending{kind: wire.RequestBroadcast, clientCount: clientCountCallback, onAck: ack, keep: true}, timeout)
+	} else {
+		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", encErr.Error()))
+	}
+	a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+	if encErr == nil {
+		if err := a.publish(context.Background(), a.ch.Request(), payload); err != nil {
+			a.unregister(id)
+		}
+	}
+}
+
+// FetchSockets returns the matching sockets of every server: this server's
+// sockets and the other servers' answers to a REMOTE_FETCH request (an error
+// after the timeout flag, or RequestTimeout, when some server did not answer).
+// The callback runs on a goroutine of its own.
+func (a *Adapter) FetchSockets(opts *socket.BroadcastOptions) func(func([]socket.SocketDetails, error)) {
+	return func(cb func([]socket.SocketDetails, error)) {
+		var local []socket.SocketDetails
+		a.Adapter.FetchSockets(opts)(func(s []socket.SocketDetails, _ error) { local = s })
+		if isLocal(opts) || !a.valid {
+			cb(local, nil)
+			return
+		}
+		expected := a.ServerCount() - 1
+		if expected <= 0 {
+			cb(local, nil)
+			return
+		}
+		timeout := a.b.cfg.RequestTimeout
+		if opts != nil && opts.Flags != nil && opts.Flags.Timeout != nil {
+			timeout = *opts.Flags.Timeout
+		}
+		id := randomID(12)
+		a.register(id, &pending{kind: wire.RequestRemoteFetch, expected: expected, sockets: local, onSockets: cb}, timeout)
+		if err := a.publishRequest(context.Background(), &wire.Request{UID: a.uid, RequestID: id, Type: wire.RequestRemoteFetch, Opts: toWireOpts(opts)}); err != nil {
+			if a.unregister(id) != nil {
+				go cb(nil, err)
+			}
+		}
+	}
+}
+
+// socketsIn returns the ids of local sockets in any of rooms (all when empty).
+func (a *Adapter) socketsIn(rooms []string) []string {
+	set := a.Adapter.Sockets(roomSet(rooms))
+	out := make([]string, 0, set.Len())
+	for _, id := range set.Keys() {
+		out = append(out, string(id))
+	}
+	return out
+}
+
+// allRooms returns the names of this server's rooms.
+func (a *Adapter) allRooms() []string {
+	out := []string{}
+	a.Rooms().Range(func(r socket.Room, _ *types.Set[socket.SocketId]) bool {
+		out = append(out, string(r))
+		return true
+	})
+	return out
+}

@@ -1,0 +1,83 @@
+package transport
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// GateTimeout bounds every wait for a gate. The engine's ServeHTTP returns within
+// microseconds of the handshake for websockets and right after the open packet was
+// written for polling, so the bound only matters if something is badly wrong.
+const GateTimeout = 10 * time.Second
+
+// gate is closed once the engine has finished handling the request that created a
+// transport, which is when Socket.IO listens to everything the transport reads.
+type gate struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+// wait blocks until g is open or d has passed; it reports whether g opened. A nil
+// gate (a transport created outside Handler) is always open.
+func (g *gate) wait(d time.Duration) bool {
+	if g == nil {
+		return true
+	}
+	select {
+	case <-g.ch:
+		return true
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-g.ch:
+		return true
+	case <-t.C:
+		gateTimeouts.Add(1)
+		return false
+	}
+}
+
+type gateKey struct{}
+
+func gateFrom(ctx context.Context) *gate {
+	g, _ := ctx.Value(gateKey{}).(*gate)
+	return g
+}
+
+var gateTimeouts, readPanics atomic.Uint64
+
+// Stats are counters of this package, for metrics.
+type Stats struct {
+	// GateTimeouts counts waits for a gate that gave up after GateTimeout. It
+	// stays 0 unless an engine request handler hangs.
+	GateTimeouts uint64
+	// ReadPanics counts panics of the engine while handling a websocket
+	// message; each closed its connection instead of the process.
+	ReadPanics uint64
+}
+
+// ReadStats returns the package's counters.
+func ReadStats() Stats {
+	return Stats{GateTimeouts: gateTimeouts.Load(), ReadPanics: readPanics.Load()}
+}
+
+// Handler wraps the engine's handler (socket.Server.ServeHandler) so that the
+// transports created while it serves a request start reading only after the engine
+// and Socket.IO have attached their listeners. Every request to the engine must go
+// through it; transports created without it behave like the dependency's.
+func Handler(engine http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := newGate()
+		defer g.open()
+		engine.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gateKey{}, g)))
+	})
+}
