@@ -245,10 +245,13 @@ type Update struct {
 	// CommitResult moves the result written by Attempt into place (it must be set
 	// together with the completed state).
 	CommitResult bool
+	// RequireState, when not empty, must be the record's current state.
+	RequireState tasks.State
 }
 
-// updateScript applies an Update. Return values: 1 applied, -1 no record, -2 final
-// state, -3 other attempt, -4 sequence not increasing.
+// updateScript applies an Update. Return values: 1 applied, 2 applied and the owner
+// asked to cancel the task, -1 no record, -2 final state, -3 other attempt, -4
+// sequence not increasing, -5 not in the required state.
 var updateScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'attempts')
 if not cur[1] then return -1 end
@@ -256,28 +259,36 @@ local st = cur[1]
 if st == 'completed' or st == 'failed' or st == 'cancelled' then return -2 end
 if ARGV[1] ~= '' and cur[3] ~= ARGV[1] then return -3 end
 if tonumber(ARGV[2]) <= tonumber(cur[2] or '0') then return -4 end
+if ARGV[7] ~= '' and st ~= ARGV[7] then return -5 end
 if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('RENAME', KEYS[2], KEYS[3])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
-if #ARGV >= 7 then
-  redis.call('HSET', KEYS[1], 'seq', ARGV[2], unpack(ARGV, 7))
+if #ARGV >= 8 then
+  redis.call('HSET', KEYS[1], 'seq', ARGV[2], unpack(ARGV, 8))
 else
   redis.call('HSET', KEYS[1], 'seq', ARGV[2])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if ARGV[4] ~= '' then redis.call(ARGV[4], ARGV[5], ARGV[6]) end
+if redis.call('HGET', KEYS[1], 'cancelRequested') == '1' then return 2 end
 return 1
 `)
 
 // Apply runs u. It returns ErrNotFound, ErrFinal or ErrStale when the record refused
 // the update; then nothing was written or published.
 func (s *Store) Apply(ctx context.Context, u *Update) error {
+	_, err := s.apply(ctx, u)
+	return err
+}
+
+// apply runs u and returns the script's result code with its error.
+func (s *Store) apply(ctx context.Context, u *Update) (int, error) {
 	keys := []string{s.keys.Task(u.TaskID)}
 	if u.CommitResult {
 		keys = append(keys, s.keys.ResultTemp(u.TaskID, u.Attempt), s.keys.Result(u.TaskID))
 	}
-	args := make([]any, 0, 6+2*len(u.Fields))
+	args := make([]any, 0, 7+2*len(u.Fields))
 	attempt := ""
 	if u.Attempt != 0 {
 		attempt = strconv.Itoa(u.Attempt)
@@ -292,6 +303,7 @@ func (s *Store) Apply(ctx context.Context, u *Update) error {
 	} else {
 		args = append(args, "", "", "")
 	}
+	args = append(args, string(u.RequireState))
 	for k, v := range u.Fields {
 		if k == tasks.FieldSeq {
 			continue
@@ -300,20 +312,20 @@ func (s *Store) Apply(ctx context.Context, u *Update) error {
 	}
 	n, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
-		return fmt.Errorf("store: update %s: %w", u.TaskID, err)
+		return 0, fmt.Errorf("store: update %s: %w", u.TaskID, err)
 	}
-	return resultCode(n)
+	return n, resultCode(n)
 }
 
 func resultCode(n int) error {
 	switch n {
-	case 1:
+	case 1, 2:
 		return nil
 	case -1:
 		return ErrNotFound
 	case -2:
 		return ErrFinal
-	case -3, -4:
+	case -3, -4, -5:
 		return ErrStale
 	}
 	return fmt.Errorf("store: unexpected script result %d", n)
@@ -321,11 +333,18 @@ func resultCode(n int) error {
 
 // startScript begins an attempt: state running, attempts + 1, startedAt. It returns
 // the whole record as a flat field/value list, or a negative number like
-// updateScript.
+// updateScript. With ARGV[3] (see StartAttemptLimit) it returns -6 instead when the
+// record's attempts reached its maxAttempts, or ARGV[3] when the record has none.
 var startScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return -1 end
 if st == 'completed' or st == 'failed' or st == 'cancelled' then return -2 end
+if ARGV[3] then
+  local max = tonumber(redis.call('HGET', KEYS[1], 'maxAttempts') or '')
+  if not max or max <= 0 then max = tonumber(ARGV[3]) end
+  local n = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '') or 0
+  if max and max > 0 and n >= max then return -6 end
+end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'state', 'running', 'startedAt', ARGV[1])
 redis.call('HDEL', KEYS[1], 'nextAttemptAt', 'finishedAt')

@@ -183,3 +183,58 @@ func TestResultLimit(t *testing.T) {
 		t.Fatalf("temp result left behind")
 	}
 }
+
+func TestCancel(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	sub := rdb.Subscribe(ctx, "events", s.Keys().CancelChannel())
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	event := func(seq int64) (*store.Publish, error) {
+		return &store.Publish{Channel: "events", Payload: []byte{byte(seq)}}, nil
+	}
+
+	queued := newRecord("alice")
+	if err := s.Create(ctx, queued); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.CancelQueued(ctx, queued.ID, time.Now(), event)
+	if err != nil || rec.State != tasks.StateCancelled || rec.Seq != 1 || rec.FinishedAt == nil {
+		t.Fatalf("cancel queued: %+v, %v", rec, err)
+	}
+	for _, want := range []string{"events", s.Keys().CancelChannel()} {
+		m, err := sub.ReceiveMessage(ctx)
+		if err != nil || m.Channel != want {
+			t.Fatalf("got %v %v, want a message on %s", m, err, want)
+		}
+	}
+	if _, err := s.CancelQueued(ctx, queued.ID, time.Now(), event); !errors.Is(err, store.ErrFinal) {
+		t.Fatalf("cancel twice: %v, want ErrFinal", err)
+	}
+	if _, err := s.StartAttempt(ctx, queued.ID, time.Now()); !errors.Is(err, store.ErrFinal) {
+		t.Fatalf("a cancelled task started: %v", err)
+	}
+
+	running := newRecord("alice")
+	if err := s.Create(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StartAttempt(ctx, running.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CancelQueued(ctx, running.ID, time.Now(), event); !errors.Is(err, store.ErrRunning) {
+		t.Fatalf("cancel running as queued: %v, want ErrRunning", err)
+	}
+	rec, err = s.RequestCancel(ctx, running.ID)
+	if err != nil || !rec.CancelRequested || rec.State != tasks.StateRunning {
+		t.Fatalf("request cancel: %+v, %v", rec, err)
+	}
+	if m, err := sub.ReceiveMessage(ctx); err != nil || m.Payload != running.ID {
+		t.Fatalf("cancel channel: %v %v", m, err)
+	}
+	if _, err := s.RequestCancel(ctx, tasks.NewID()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+}
