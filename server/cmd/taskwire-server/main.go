@@ -1,0 +1,157 @@
+// Command taskwire-server serves taskwire's HTTP API, its Socket.IO endpoint and the
+// web app, on one port.
+//
+// Configuration is read from the environment (see the README): HTTP_ADDR, REDIS_URL,
+// TASKWIRE_SECRET, LOG_LEVEL and more. On SIGTERM or SIGINT it stops accepting work,
+// disconnects its clients spread over a short window so their reconnections do not
+// arrive all at once, and exits; a second signal exits at once.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/zishang520/socket.io/v2/socket"
+
+	"github.com/taskwire/taskwire/server/internal/config"
+	"github.com/taskwire/taskwire/server/internal/httpapi"
+	"github.com/taskwire/taskwire/server/internal/realtime"
+	"github.com/taskwire/taskwire/server/internal/session"
+	"github.com/taskwire/taskwire/server/internal/socketapi"
+	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/web"
+	"github.com/taskwire/taskwire/shared/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, stop, os.Getenv, os.Stdout)
+	stop()
+	var cfgErr configError
+	switch {
+	case errors.As(err, &cfgErr):
+		fmt.Fprintf(os.Stderr, "taskwire-server: configuration: %v\n", cfgErr.error)
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "taskwire-server: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type configError struct{ error }
+
+// run starts the server and blocks until ctx is done (a signal), then shuts down.
+// stop is called once shutdown begins, so that a second signal kills the process.
+func run(ctx context.Context, stop func(), getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return configError{err}
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log.Info("starting taskwire-server", "config", cfg)
+	if cfg.SecretGenerated {
+		cfg.Secret = session.RandomSecret()
+		log.Warn("TASKWIRE_SECRET is not set: using a random secret; sessions end when this process stops and are not shared with other replicas")
+	}
+	signer, err := session.NewSigner(cfg.Secret)
+	if err != nil {
+		return configError{err}
+	}
+
+	rdb := redis.NewClient(cfg.Redis)
+	defer rdb.Close()
+	st := store.New(rdb, &store.Options{Prefix: cfg.Prefix, TTL: cfg.TaskTTL})
+
+	var sockets socketapi.Handlers
+	rt, err := realtime.New(ctx, realtime.Config{
+		Redis:          rdb,
+		Key:            cfg.SocketIOKey,
+		Authenticate:   signer.Verify,
+		CookieName:     session.CookieName,
+		AllowedOrigins: cfg.AllowedOrigins,
+		OnConnection:   func(s *socket.Socket, identity string) { sockets.Register(s, identity) },
+		Logger:         log,
+	})
+	if err != nil {
+		return fmt.Errorf("realtime: %w", err)
+	}
+	tasks := taskctl.New(taskctl.Config{Store: st, Joiner: rt, Key: cfg.SocketIOKey, MaxAttempts: cfg.MaxAttempts, Logger: log})
+	sockets = socketapi.Handlers{Tasks: tasks, Logger: log}
+
+	static := web.Handler()
+	if cfg.StaticDir != "" {
+		static = web.Dir(cfg.StaticDir)
+	}
+	var draining atomic.Bool
+	router := httpapi.NewRouter(httpapi.Deps{
+		Signer:   signer,
+		Tasks:    tasks,
+		Realtime: rt.Handler(),
+		Static:   static,
+		Ready: func(ctx context.Context) error {
+			if draining.Load() {
+				return errors.New("shutting down")
+			}
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return nil
+		},
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Logger:       log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+displayAddr(ln.Addr()))
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	stop()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	draining.Store(true)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := rt.Shutdown(sctx); err != nil {
+		log.Warn("closing sockets", "err", err)
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("closing http server", "err", err)
+		_ = srv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// displayAddr turns a wildcard listen address into one a browser can open.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
+}

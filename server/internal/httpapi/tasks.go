@@ -1,0 +1,195 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/taskwire/taskwire/server/internal/session"
+	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/shared/tasks"
+)
+
+const identityKey = "taskwire.identity"
+
+// tokenFrom returns the session token of a request: the Authorization bearer token,
+// else the session cookie.
+func tokenFrom(r *http.Request) string {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		if t, ok := strings.CutPrefix(auth, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		return ""
+	}
+	if c, err := r.Cookie(session.CookieName); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// session returns the caller's token, issuing a new identity when the request has
+// no valid one, and sets it as an HttpOnly cookie.
+func (h *handlers) session(c *gin.Context) {
+	token := tokenFrom(c.Request)
+	if _, err := h.Signer.Verify(token); err != nil {
+		token, _ = h.Signer.New()
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name:     session.CookieName,
+		Value:    token,
+		Path:     "/",
+		MaxAge:   365 * 24 * 3600,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+		Secure:   isTLS(c.Request),
+	})
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"token": token})
+}
+
+func isTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// identify resolves the caller's identity or answers 401.
+func (h *handlers) identify(c *gin.Context) {
+	token := tokenFrom(c.Request)
+	if token == "" {
+		writeError(c, http.StatusUnauthorized, "unauthorized", "no session: call GET /api/v1/session and send the token as a cookie or an Authorization: Bearer header")
+		return
+	}
+	id, err := h.Signer.Verify(token)
+	if err != nil {
+		writeError(c, http.StatusUnauthorized, "unauthorized", "invalid session token")
+		return
+	}
+	c.Set(identityKey, id)
+	c.Next()
+}
+
+func identity(c *gin.Context) string { return c.GetString(identityKey) }
+
+func (h *handlers) createTask(c *gin.Context) {
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			writeError(c, http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)")
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(c, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body must not exceed %d bytes", h.MaxBodyBytes))
+			return
+		}
+		writeError(c, http.StatusBadRequest, "bad_request", "could not read the body: "+err.Error())
+		return
+	}
+	rec, err := h.Tasks.Create(c, identity(c), body)
+	if err != nil {
+		h.taskError(c, err)
+		return
+	}
+	c.Header("Location", "/api/v1/tasks/"+rec.ID)
+	c.JSON(http.StatusAccepted, gin.H{"id": rec.ID, "state": rec.State})
+}
+
+func (h *handlers) listTasks(c *gin.Context) {
+	list, err := h.Tasks.List(c, identity(c))
+	if err != nil {
+		h.taskError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, gin.H{"tasks": list})
+}
+
+func (h *handlers) getTask(c *gin.Context) {
+	rec, err := h.Tasks.Get(c, identity(c), c.Param("id"))
+	if err != nil {
+		h.taskError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, rec)
+}
+
+func (h *handlers) cancelTask(c *gin.Context) {
+	rec, outcome, err := h.Tasks.Cancel(c, identity(c), c.Param("id"))
+	if err != nil {
+		h.taskError(c, err)
+		return
+	}
+	status := http.StatusOK
+	if outcome == taskctl.Requested {
+		status = http.StatusAccepted
+	}
+	c.JSON(status, rec)
+}
+
+func (h *handlers) getResult(c *gin.Context) {
+	rec, rc, err := h.Tasks.OpenResult(c, identity(c), c.Param("id"))
+	if err != nil {
+		h.taskError(c, err)
+		return
+	}
+	defer rc.Close()
+	w := c.Writer
+	ct, name := rec.Result.ContentType, rec.Result.Filename
+	if ct == "" {
+		ct = "application/octet-stream"
+		if rec.Kind == tasks.KindExport {
+			ct = "text/csv; charset=utf-8"
+		}
+	}
+	if name == "" {
+		name = string(rec.Kind) + "-" + rec.ID
+		if rec.Kind == tasks.KindExport {
+			name += ".csv"
+		}
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	w.Header().Set("Content-Length", strconv.FormatInt(rec.Result.Bytes, 10))
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if n, err := io.Copy(w, rc); err != nil {
+		// Headers are gone; all we can do is cut the response short and log it.
+		h.Logger.WarnContext(c, "result download interrupted", "task", rec.ID, "sent", n, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// taskError maps service errors to HTTP answers.
+func (h *handlers) taskError(c *gin.Context, err error) {
+	var ve *tasks.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		writeError(c, http.StatusBadRequest, ve.ErrorCode(), ve.Error())
+	case errors.Is(err, taskctl.ErrNotFound):
+		writeError(c, http.StatusNotFound, "not_found", "no such task")
+	case errors.Is(err, taskctl.ErrFinished):
+		writeError(c, http.StatusConflict, "task_finished", "the task already finished and cannot be cancelled")
+	case errors.Is(err, taskctl.ErrNotReady):
+		writeError(c, http.StatusConflict, "not_finished", "the task has not finished yet; its result is not available")
+	case errors.Is(err, taskctl.ErrNoResult):
+		writeError(c, http.StatusConflict, "no_result", "the task did not complete, so it has no result")
+	case errors.Is(err, taskctl.ErrResultGone):
+		writeError(c, http.StatusGone, "result_expired", "the result is no longer available")
+	case errors.Is(err, taskctl.ErrUnavailable):
+		c.Header("Retry-After", "1")
+		writeError(c, http.StatusServiceUnavailable, "unavailable", "the task store is unavailable; try again")
+	default:
+		h.Logger.ErrorContext(c, "task handler", "err", err)
+		writeError(c, http.StatusInternalServerError, "internal", "internal error")
+	}
+}

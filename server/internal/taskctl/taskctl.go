@@ -1,0 +1,320 @@
+// Package taskctl is what the server does with tasks on behalf of an identity:
+// accept them, read them, cancel them, hand out their results. The HTTP API and the
+// socket events both call it, so both enforce the same rules: a task belongs to the
+// identity that started it, and everybody else is told it does not exist.
+package taskctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/shared/events"
+	"github.com/taskwire/taskwire/shared/store"
+	"github.com/taskwire/taskwire/shared/tasks"
+)
+
+// Errors of the service. Handlers map them to status codes.
+var (
+	// ErrNotFound: the task does not exist, or belongs to someone else.
+	ErrNotFound = errors.New("taskctl: task not found")
+	// ErrFinished: the task completed or failed and cannot be cancelled.
+	ErrFinished = errors.New("taskctl: task already finished")
+	// ErrNotReady: the task has not finished yet, so it has no result.
+	ErrNotReady = errors.New("taskctl: task not finished")
+	// ErrNoResult: the task failed or was cancelled; it has no result.
+	ErrNoResult = errors.New("taskctl: task has no result")
+	// ErrResultGone: the result expired or was removed.
+	ErrResultGone = errors.New("taskctl: result no longer available")
+	// ErrUnavailable: Redis could not be reached; nothing was accepted.
+	ErrUnavailable = errors.New("taskctl: task store unavailable")
+)
+
+// Joiner makes a socket join a task's room, on whichever server replica the socket
+// lives, provided the socket belongs to identity.
+type Joiner interface {
+	JoinTask(ctx context.Context, identity, socketID, taskID string) error
+}
+
+// Config holds what a Service needs.
+type Config struct {
+	Store  *store.Store
+	Joiner Joiner
+	// Key is the Socket.IO adapter channel prefix (default "socket.io").
+	Key string
+	// MaxAttempts bounds the runs of a task (default 3).
+	MaxAttempts int
+	Logger      *slog.Logger
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+}
+
+// Service implements the task operations. It is safe for concurrent use.
+type Service struct {
+	store       *store.Store
+	joiner      Joiner
+	channels    wire.Channels
+	maxAttempts int
+	log         *slog.Logger
+	now         func() time.Time
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	s := &Service{store: cfg.Store, joiner: cfg.Joiner, maxAttempts: cfg.MaxAttempts, log: cfg.Logger, now: cfg.Now}
+	key := cfg.Key
+	if key == "" {
+		key = wire.DefaultKey
+	}
+	s.channels = wire.Channels{Key: key, Nsp: "/"}
+	if s.maxAttempts <= 0 {
+		s.maxAttempts = 3
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// CreateRequest is the body of a task creation.
+type CreateRequest struct {
+	Kind   string          `json:"kind"`
+	Params json.RawMessage `json:"params"`
+	// SocketID, when set, names a socket of the caller that must follow the task
+	// from its first event.
+	SocketID string `json:"socketId,omitempty"`
+}
+
+// ParseCreateRequest decodes and validates a task creation body. Errors are
+// *tasks.ValidationError values that say what is wrong.
+func ParseCreateRequest(body []byte) (*CreateRequest, tasks.Kind, json.RawMessage, error) {
+	var req CreateRequest
+	if err := tasks.DecodeStrict(body, &req, ""); err != nil {
+		var ve *tasks.ValidationError
+		if errors.As(err, &ve) && ve.Field == "" {
+			ve.Field = "body"
+		}
+		return nil, "", nil, err
+	}
+	kind, err := tasks.ParseKind(req.Kind)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	params, err := tasks.ParseParams(kind, req.Params)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if req.SocketID != "" && !validSocketID(req.SocketID) {
+		return nil, "", nil, &tasks.ValidationError{Field: "socketId", Message: "must be a Socket.IO socket id (1 to 64 letters, digits, '-' or '_')"}
+	}
+	return &req, kind, params, nil
+}
+
+func validSocketID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Create accepts a task for owner from a request body. It returns a
+// *tasks.ValidationError for a bad body, ErrUnavailable when Redis fails.
+func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks.Record, error) {
+	req, kind, params, err := ParseCreateRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	rec := &tasks.Record{
+		ID:          tasks.NewID(),
+		Kind:        kind,
+		State:       tasks.StateQueued,
+		Owner:       owner,
+		Total:       totalOf(kind, params),
+		MaxAttempts: s.maxAttempts,
+		Params:      params,
+		CreatedAt:   now,
+	}
+	if err := s.store.Create(ctx, rec); err != nil {
+		s.log.ErrorContext(ctx, "create task", "task", rec.ID, "err", err)
+		return nil, ErrUnavailable
+	}
+	if req.SocketID != "" && s.joiner != nil {
+		// The join is published before the task is queued, so the socket is in the
+		// room before the worker can emit anything. A failure here is not fatal: the
+		// client can still follow the task with task:subscribe.
+		if err := s.joiner.JoinTask(ctx, owner, req.SocketID, rec.ID); err != nil {
+			s.log.WarnContext(ctx, "join task room", "task", rec.ID, "err", err)
+		}
+	}
+	msg := &tasks.Message{ID: rec.ID, Kind: kind, Params: params, Owner: owner, EnqueuedAt: now}
+	if err := s.store.Enqueue(ctx, msg); err != nil {
+		s.log.ErrorContext(ctx, "enqueue task", "task", rec.ID, "err", err)
+		s.failUnqueued(rec)
+		return nil, ErrUnavailable
+	}
+	return rec, nil
+}
+
+// failUnqueued marks a task whose message never reached the queue as failed, so it
+// does not look queued forever.
+func (s *Service) failUnqueued(rec *tasks.Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info := tasks.ErrorInfo{Code: "enqueue_failed", Message: "the task could not be queued; try again"}
+	err := s.store.Apply(ctx, &store.Update{
+		TaskID: rec.ID, Seq: rec.Seq + 1,
+		Fields: map[string]any{
+			tasks.FieldState: string(tasks.StateFailed), tasks.FieldFinishedAt: s.now().UnixMilli(),
+			tasks.FieldErrorCode: info.Code, tasks.FieldErrorMessage: info.Message,
+		},
+	})
+	if err != nil {
+		s.log.Warn("mark unqueued task failed", "task", rec.ID, "err", err)
+	}
+}
+
+func totalOf(kind tasks.Kind, params json.RawMessage) int64 {
+	if kind == tasks.KindExport {
+		var p tasks.ExportParams
+		if json.Unmarshal(params, &p) == nil {
+			return int64(p.Rows)
+		}
+	}
+	return 0
+}
+
+// Get returns the record of task id if owner owns it.
+func (s *Service) Get(ctx context.Context, owner, id string) (*tasks.Record, error) {
+	if !tasks.ValidID(id) {
+		return nil, ErrNotFound
+	}
+	rec, err := s.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrNotFound
+	case err != nil:
+		s.log.ErrorContext(ctx, "get task", "task", id, "err", err)
+		return nil, ErrUnavailable
+	case rec.Owner != owner:
+		return nil, ErrNotFound
+	}
+	return rec, nil
+}
+
+// List returns the recent tasks of owner, newest first.
+func (s *Service) List(ctx context.Context, owner string) ([]*tasks.Record, error) {
+	list, err := s.store.ListByOwner(ctx, owner, 0)
+	if err != nil {
+		s.log.ErrorContext(ctx, "list tasks", "err", err)
+		return nil, ErrUnavailable
+	}
+	return list, nil
+}
+
+// CancelOutcome says what Cancel did.
+type CancelOutcome int
+
+// Outcomes of Cancel.
+const (
+	// Cancelled: the task is cancelled (it was queued, or was already cancelled).
+	Cancelled CancelOutcome = iota
+	// Requested: the task is running; its worker was asked to stop it and will
+	// publish task:cancelled.
+	Requested
+)
+
+// Cancel cancels task id of owner. A queued task is cancelled at once (it will never
+// start) and task:cancelled is published; a running task is stopped by its worker.
+// Cancelling a cancelled task is not an error; a completed or failed one gives
+// ErrFinished.
+func (s *Service) Cancel(ctx context.Context, owner, id string) (*tasks.Record, CancelOutcome, error) {
+	if _, err := s.Get(ctx, owner, id); err != nil {
+		return nil, 0, err
+	}
+	rec, err := s.store.CancelQueued(ctx, id, s.now(), func(seq int64) (*store.Publish, error) {
+		return s.encodeEvent(id, events.TaskCancelled, events.Cancelled{TaskID: id, Seq: seq})
+	})
+	switch {
+	case err == nil:
+		return rec, Cancelled, nil
+	case errors.Is(err, store.ErrFinal):
+		if rec.State == tasks.StateCancelled {
+			return rec, Cancelled, nil
+		}
+		return rec, 0, ErrFinished
+	case errors.Is(err, store.ErrRunning):
+		rec, err = s.store.RequestCancel(ctx, id)
+		switch {
+		case err == nil:
+			return rec, Requested, nil
+		case errors.Is(err, store.ErrFinal):
+			// It finished in the meantime.
+			rec, gerr := s.Get(ctx, owner, id)
+			if gerr != nil {
+				return nil, 0, gerr
+			}
+			if rec.State == tasks.StateCancelled {
+				return rec, Cancelled, nil
+			}
+			return rec, 0, ErrFinished
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, ErrNotFound
+	}
+	s.log.ErrorContext(ctx, "cancel task", "task", id, "err", err)
+	return nil, 0, ErrUnavailable
+}
+
+// encodeEvent encodes a task event for the sockets in the task's room, as the
+// emitter would (uid "emitter", so every server replica delivers it).
+func (s *Service) encodeEvent(id, event string, payload any) (*store.Publish, error) {
+	room := events.TaskRoom(id)
+	b, err := wire.EncodeBroadcast(wire.EmitterUID,
+		&wire.Packet{Type: wire.PacketEvent, Data: []any{event, payload}, Nsp: "/"},
+		&wire.Opts{Rooms: []string{room}})
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", event, err)
+	}
+	return &store.Publish{Channel: s.channels.Broadcast([]string{room}), Payload: b}, nil
+}
+
+// OpenResult returns the record and the result of task id of owner. The caller
+// closes the reader.
+func (s *Service) OpenResult(ctx context.Context, owner, id string) (*tasks.Record, io.ReadCloser, error) {
+	rec, err := s.Get(ctx, owner, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch rec.State {
+	case tasks.StateCompleted:
+	case tasks.StateFailed, tasks.StateCancelled:
+		return rec, nil, ErrNoResult
+	default:
+		return rec, nil, ErrNotReady
+	}
+	rc, err := s.store.OpenResult(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return rec, nil, ErrResultGone
+	case err != nil:
+		s.log.ErrorContext(ctx, "open result", "task", id, "err", err)
+		return rec, nil, ErrUnavailable
+	}
+	return rec, rc, nil
+}
