@@ -1,0 +1,252 @@
+// Package app wires the worker together: Redis, the task store, the emitter, the
+// stream broker under a Machinery worker, the task runner with its handlers, the
+// cancel listener and the probe listener; and it shuts them down in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	machinery "github.com/RichardKnop/machinery/v2"
+	"github.com/RichardKnop/machinery/v2/backends/null"
+	"github.com/RichardKnop/machinery/v2/locks/eager"
+	mlog "github.com/RichardKnop/machinery/v2/log"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskwire/taskwire/emitter"
+	"github.com/taskwire/taskwire/shared/store"
+	"github.com/taskwire/taskwire/shared/tasks"
+	"github.com/taskwire/taskwire/worker/internal/broker"
+	"github.com/taskwire/taskwire/worker/internal/config"
+	"github.com/taskwire/taskwire/worker/internal/export"
+	"github.com/taskwire/taskwire/worker/internal/health"
+	"github.com/taskwire/taskwire/worker/internal/progress"
+	"github.com/taskwire/taskwire/worker/internal/runner"
+	"github.com/taskwire/taskwire/worker/internal/taskctx"
+)
+
+// stopGrace bounds how long cancelled tasks get to hand their entries back after
+// the shutdown timeout.
+const stopGrace = 10 * time.Second
+
+// Options configure Run.
+type Options struct {
+	// Config is the worker configuration.
+	Config *config.Config
+	// Logger receives the log. Machinery and go-redis log through package
+	// globals; the first Run of a process points them at its logger.
+	Logger *slog.Logger
+	// Handlers add or replace task handlers by kind (tests use it).
+	Handlers map[tasks.Kind]runner.Handler
+	// Backoff replaces the wait before retries (tests use it).
+	Backoff func(attempt int) time.Duration
+	// Started, when set, is called once the worker consumes.
+	Started func(Info)
+}
+
+// Info describes a started worker.
+type Info struct {
+	// Consumer is the worker's name in the queue's consumer group.
+	Consumer string
+	// MetricsAddr is the address of the probe listener ("" when off).
+	MetricsAddr string
+}
+
+var globalLogs sync.Once
+
+// Run runs the worker until ctx is done, then shuts it down: it stops taking
+// tasks, lets running ones finish within the shutdown timeout, cancels the rest and
+// hands them back to the queue. It returns nil after a clean shutdown.
+func Run(ctx context.Context, opts Options) error {
+	cfg := opts.Config
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	globalLogs.Do(func() {
+		setMachineryLog(log.With("component", "machinery"))
+		redis.SetLogger(redisLog{log.With("component", "go-redis")})
+	})
+
+	consumer := broker.ConsumerName()
+	ropts := *cfg.Redis
+	if ropts.ClientName == "" {
+		ropts.ClientName = "taskwire-worker"
+	}
+	rdb := redis.NewClient(&ropts)
+	defer rdb.Close()
+
+	st := store.New(rdb, &store.Options{Prefix: cfg.Prefix, TTL: cfg.TaskTTL})
+	em := emitter.New(rdb, &emitter.Options{Key: cfg.SocketIOKey})
+	reg := taskctx.NewRegistry()
+	pub := progress.NewPublisher(st, em, &progress.Options{MaxRate: cfg.ProgressMaxRate, Logger: log})
+	b := broker.New(rdb, broker.Options{
+		Keys:   st.Keys(),
+		Lease:  cfg.LeaseTimeout,
+		Logger: log.With("component", "broker"),
+		Reject: func(ctx context.Context, id string, info tasks.ErrorInfo) error {
+			if id == "" {
+				return nil
+			}
+			return pub.Fail(ctx, id, info)
+		},
+		LeaseLost: func(id string) { reg.Cancel(id, taskctx.ErrLeaseLost) },
+	})
+	r := runner.New(runner.Options{
+		Store: st, Publisher: pub, Registry: reg, Broker: b,
+		MaxAttempts: cfg.MaxAttempts, Backoff: opts.Backoff, Logger: log,
+	})
+	r.Handle(tasks.KindExport, export.NewHandler(st, export.HandlerOptions{MaxBytes: cfg.ResultMaxBytes, RowDelay: cfg.ExportRowDelay}))
+	for kind, h := range opts.Handlers {
+		r.Handle(kind, h)
+	}
+
+	srv := machinery.NewServer(b.GetConfig(), b, null.New(), eager.New())
+	if err := r.Register(srv); err != nil {
+		return err
+	}
+	w := srv.NewWorker(consumer, cfg.Concurrency)
+	w.SetErrorHandler(func(err error) { log.Error("machinery", "err", err) })
+
+	// Probes.
+	metricsAddr := ""
+	var httpSrv *http.Server
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("app: metrics listener: %w", err)
+		}
+		metricsAddr = ln.Addr().String()
+		probes := health.New(func(ctx context.Context) error {
+			if !b.Consuming() {
+				return errors.New("not taking tasks (starting or shutting down)")
+			}
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return nil
+		})
+		httpSrv = &http.Server{Handler: probes, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	}
+
+	// Cancel requests.
+	lctx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopListen()
+	subscribed := make(chan struct{})
+	listenDone := make(chan struct{})
+	go func() {
+		defer close(listenDone)
+		taskctx.Listen(lctx, rdb, st.Keys().CancelChannel(), reg, log, subscribed)
+	}()
+	select {
+	case <-subscribed:
+	case <-time.After(2 * time.Second):
+		log.Warn("the cancel channel is not subscribed yet; going on (records are checked too)")
+	case <-ctx.Done():
+	}
+
+	errCh := make(chan error, 1)
+	w.LaunchAsync(errCh)
+	log.Info("worker started", "consumer", consumer, "concurrency", cfg.Concurrency, "metricsAddr", metricsAddr,
+		"queue", st.Keys().Queue())
+	if opts.Started != nil {
+		opts.Started(Info{Consumer: consumer, MetricsAddr: metricsAddr})
+	}
+
+	var runErr error
+	select {
+	case err := <-errCh:
+		runErr = fmt.Errorf("app: the worker stopped on its own: %v", err)
+		log.Error("worker stopped unexpectedly", "err", err)
+	case <-ctx.Done():
+		shutdown(w, reg, cfg.ShutdownTimeout, errCh, log)
+	}
+
+	stopListen()
+	<-listenDone
+	if httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = httpSrv.Shutdown(sctx)
+		cancel()
+	}
+	if runErr == nil {
+		log.Info("worker stopped")
+	}
+	return runErr
+}
+
+// shutdown stops taking tasks, waits for the running ones up to timeout, then
+// cancels them so they are handed back, and waits a little more for that.
+func shutdown(w *machinery.Worker, reg *taskctx.Registry, timeout time.Duration, errCh <-chan error, log *slog.Logger) {
+	log.Info("shutting down: no new tasks; waiting for the running ones", "running", reg.Len(), "timeout", timeout.String())
+	quit := make(chan struct{})
+	go func() {
+		w.Quit()
+		<-errCh
+		close(quit)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-quit:
+		return
+	case <-t.C:
+	}
+	n := reg.CancelAll(taskctx.ErrShutdown)
+	log.Warn("shutdown timeout: cancelling the running tasks and handing them back to the queue", "tasks", n)
+	select {
+	case <-quit:
+	case <-time.After(stopGrace):
+		log.Error("running tasks did not stop in time; exiting anyway (their queue entries come back after the lease)",
+			"tasks", reg.Len())
+	}
+}
+
+// machineryLog passes Machinery's log lines to slog at one level.
+type machineryLog struct {
+	log   *slog.Logger
+	level slog.Level
+}
+
+func setMachineryLog(log *slog.Logger) {
+	mlog.SetDebug(machineryLog{log, slog.LevelDebug})
+	mlog.SetInfo(machineryLog{log, slog.LevelDebug}) // start-up chatter
+	mlog.SetWarning(machineryLog{log, slog.LevelWarn})
+	mlog.SetError(machineryLog{log, slog.LevelError})
+	mlog.SetFatal(machineryLog{log, slog.LevelError})
+}
+
+func (l machineryLog) out(msg string) { l.log.Log(context.Background(), l.level, msg) }
+
+func (l machineryLog) Print(v ...any)                 { l.out(fmt.Sprint(v...)) }
+func (l machineryLog) Printf(format string, v ...any) { l.out(fmt.Sprintf(format, v...)) }
+func (l machineryLog) Println(v ...any)               { l.out(fmt.Sprint(v...)) }
+func (l machineryLog) Fatal(v ...any)                 { l.out(fmt.Sprint(v...)) }
+func (l machineryLog) Fatalf(format string, v ...any) { l.out(fmt.Sprintf(format, v...)) }
+func (l machineryLog) Fatalln(v ...any)               { l.out(fmt.Sprint(v...)) }
+func (l machineryLog) Panic(v ...any)                 { s := fmt.Sprint(v...); l.out(s); panic(s) }
+func (l machineryLog) Panicf(format string, v ...any) {
+	s := fmt.Sprintf(format, v...)
+	l.out(s)
+	panic(s)
+}
+func (l machineryLog) Panicln(v ...any) { s := fmt.Sprint(v...); l.out(s); panic(s) }
+
+// redisLog passes go-redis's log lines (connection problems) to slog at debug
+// level; the broker reports outages itself.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
+}

@@ -1,0 +1,362 @@
+// Package runner runs one attempt of a task, from the queue entry that Machinery
+// hands over to the outcome that settles it: it starts the attempt in the task
+// record (counting it, refusing tasks that are over or out of attempts), gives the
+// task a context that the owner, the shutdown and the lease can cancel, calls the
+// handler of the task's kind, and turns its result into the final event: completed,
+// failed, cancelled, a retry with back-off, or a hand-back to the queue.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime/debug"
+	"time"
+
+	machinery "github.com/RichardKnop/machinery/v2"
+	mtasks "github.com/RichardKnop/machinery/v2/tasks"
+
+	"github.com/taskwire/taskwire/shared/store"
+	"github.com/taskwire/taskwire/shared/tasks"
+	"github.com/taskwire/taskwire/worker/internal/broker"
+	"github.com/taskwire/taskwire/worker/internal/progress"
+	"github.com/taskwire/taskwire/worker/internal/retry"
+	"github.com/taskwire/taskwire/worker/internal/taskctx"
+)
+
+// Error codes of the failures the runner decides.
+const (
+	CodeWorkerLost = "worker_lost"
+	CodeInternal   = "internal_error"
+	CodeTaskError  = "task_error"
+)
+
+// Task is what a handler gets: one attempt of one task.
+type Task struct {
+	// ID is the task id.
+	ID string
+	// Kind is the task kind.
+	Kind tasks.Kind
+	// Attempt is the number of this attempt, from 1.
+	Attempt int
+	// Owner is the identity that started the task.
+	Owner string
+	// Params are the task parameters, validated by the server.
+	Params json.RawMessage
+	// Total is the amount of work the server announced (rows of an export).
+	Total int64
+
+	rep *progress.Reporter
+}
+
+// Progress reports that done of total units are finished, in stage. Events are
+// throttled. It returns an error only when the task must stop: the owner cancelled
+// it, or it is no longer this attempt's.
+func (t *Task) Progress(ctx context.Context, done, total int64, stage string) error {
+	return t.rep.Progress(ctx, done, total, stage)
+}
+
+// Handler runs one attempt of a task. It returns the result of a completed task,
+// or an error: mark it with Permanent or Transient (unmarked errors are
+// transient), or return the context's cause when the context is done. A handler
+// that stored partial output must discard it before returning an error.
+type Handler func(ctx context.Context, t *Task) (*tasks.Result, error)
+
+// Error is a task failure with a stable code.
+type Error struct {
+	// Code is stable and machine readable ("result_too_large").
+	Code string
+	// Message is for people.
+	Message string
+	// Transient errors are retried while attempts remain.
+	Transient bool
+	// Err is the underlying error, when there is one.
+	Err error
+}
+
+// Error returns the code and the message.
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Permanent marks err as a failure that a retry cannot fix: the task fails at once
+// with code.
+func Permanent(code string, err error) error {
+	return &Error{Code: code, Message: err.Error(), Err: err}
+}
+
+// Transient marks err as a failure that may go away: the task is retried with
+// back-off while it has attempts left, and fails with code afterwards.
+func Transient(code string, err error) error {
+	return &Error{Code: code, Message: err.Error(), Transient: true, Err: err}
+}
+
+// Options configure a Runner.
+type Options struct {
+	Store     *store.Store
+	Publisher *progress.Publisher
+	Registry  *taskctx.Registry
+	Broker    *broker.Broker
+	// MaxAttempts bounds the runs of a task whose record has no bound. Default 3.
+	MaxAttempts int
+	// Backoff returns the wait before the retry that follows attempt n (from 1).
+	// Default: 1 s, doubling, at most 1 min, with jitter.
+	Backoff func(n int) time.Duration
+	// FinalWriteTimeout bounds how long the final event of an attempt is retried
+	// while Redis is unreachable. Default: 30 s.
+	FinalWriteTimeout time.Duration
+	// Logger receives the runner's log. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Runner runs task attempts for Machinery. It is safe for concurrent use.
+type Runner struct {
+	opts     Options
+	log      *slog.Logger
+	handlers map[tasks.Kind]Handler
+}
+
+// New returns a Runner without handlers.
+func New(opts Options) *Runner {
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 3
+	}
+	if opts.Backoff == nil {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.FinalWriteTimeout <= 0 {
+		opts.FinalWriteTimeout = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{opts: opts, log: log, handlers: make(map[tasks.Kind]Handler)}
+}
+
+// DefaultBackoff waits 1 s before the first retry, doubling up to 1 min, ±20 %.
+func DefaultBackoff(n int) time.Duration {
+	d := time.Second * time.Duration(math.Pow(2, float64(max(n-1, 0))))
+	return retry.Jitter(min(d, time.Minute), 0.2)
+}
+
+// Handle sets the handler of kind.
+func (r *Runner) Handle(kind tasks.Kind, h Handler) {
+	r.handlers[kind] = h
+}
+
+// Register registers a Machinery task for every kind that has a handler.
+func (r *Runner) Register(srv *machinery.Server) error {
+	for kind := range r.handlers {
+		if err := srv.RegisterTask(string(kind), r.taskFunc(kind)); err != nil {
+			return fmt.Errorf("runner: register %s: %w", kind, err)
+		}
+	}
+	return nil
+}
+
+// taskFunc is the function Machinery calls: one string argument, the params JSON.
+// It always returns nil; the outcome goes to the broker through Settle.
+func (r *Runner) taskFunc(kind tasks.Kind) func(ctx context.Context, params string) error {
+	return func(ctx context.Context, params string) error {
+		sig := mtasks.SignatureFromContext(ctx)
+		if sig == nil {
+			return errors.New("runner: no signature in the task context")
+		}
+		o := r.run(ctx, sig, kind, json.RawMessage(params))
+		r.opts.Broker.Settle(sig, o)
+		return nil
+	}
+}
+
+// run runs one attempt and returns what to do with its queue entry.
+func (r *Runner) run(ctx context.Context, sig *mtasks.Signature, kind tasks.Kind, params json.RawMessage) broker.Outcome {
+	id := sig.UUID
+	log := r.log.With("task", id, "kind", string(kind), "entry", broker.Entry(sig))
+	// Registered before the attempt starts, so a cancel published right after the
+	// start is not missed.
+	tctx, stop := r.opts.Registry.Start(ctx, id)
+	defer stop()
+
+	var rec *tasks.Record
+	sctx, cancel := r.finalCtx(ctx)
+	defer cancel()
+	err := retry.Do(sctx, func(c context.Context) error {
+		var err error
+		rec, err = r.opts.Store.StartAttemptLimit(c, id, r.opts.Now(), r.opts.MaxAttempts)
+		return err
+	}, progress.Transient)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		log.Warn("the task has no record (expired or never created); dropping its queue entry")
+		return broker.Ack
+	case errors.Is(err, store.ErrFinal):
+		log.Info("the task is already over (cancelled while queued?); not starting it")
+		return broker.Ack
+	case errors.Is(err, store.ErrExhausted):
+		return r.exhausted(ctx, id, log)
+	case err != nil:
+		log.Error("cannot start the attempt; leaving the entry to its lease", "err", err)
+		return broker.Abandon
+	}
+	log = log.With("attempt", rec.Attempts)
+	rep := r.opts.Publisher.Begin(rec)
+	maxAttempts := rec.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = r.opts.MaxAttempts
+	}
+
+	if rec.CancelRequested {
+		return r.cancelled(ctx, rep, log)
+	}
+	if err := rep.Started(tctx, rec.Total); err != nil {
+		return r.finish(ctx, tctx, rep, rec, maxAttempts, nil, err, log)
+	}
+	h := r.handlers[kind]
+	if h == nil {
+		return r.finish(ctx, tctx, rep, rec, maxAttempts, nil,
+			Permanent(broker.CodeUnknownKind, fmt.Errorf("no handler for kind %q", kind)), log)
+	}
+	log.Info("task started")
+	t := &Task{ID: id, Kind: kind, Attempt: rec.Attempts, Owner: broker.Owner(sig), Params: params, Total: rec.Total, rep: rep}
+	res, herr := call(tctx, h, t, log)
+	return r.finish(ctx, tctx, rep, rec, maxAttempts, res, herr, log)
+}
+
+// call runs h, turning a panic into a permanent error.
+func call(ctx context.Context, h Handler, t *Task, log *slog.Logger) (res *tasks.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("task panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res, err = nil, Permanent(CodeInternal, fmt.Errorf("the task crashed: %v", p))
+		}
+	}()
+	return h(ctx, t)
+}
+
+// finalCtx is the context of the writes that start and end an attempt: not
+// cancelled with the task, bounded in time.
+func (r *Runner) finalCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), r.opts.FinalWriteTimeout)
+}
+
+// finish turns the handler's result into the attempt's last event and the entry's
+// outcome.
+func (r *Runner) finish(ctx, tctx context.Context, rep *progress.Reporter, rec *tasks.Record, maxAttempts int,
+	res *tasks.Result, herr error, log *slog.Logger) broker.Outcome {
+	cause := context.Cause(tctx)
+	if tctx.Err() == nil {
+		cause = nil
+	}
+	fctx, cancel := r.finalCtx(ctx)
+	defer cancel()
+	switch {
+	case herr == nil && res != nil:
+		err := rep.Completed(fctx, res)
+		if err == nil {
+			log.Info("task completed", "rows", res.Rows, "bytes", res.Bytes)
+		}
+		return r.after(err, log)
+	case errors.Is(herr, taskctx.ErrCancelRequested) || errors.Is(cause, taskctx.ErrCancelRequested):
+		return r.cancelled(ctx, rep, log)
+	case errors.Is(herr, store.ErrStale) || errors.Is(cause, taskctx.ErrLeaseLost):
+		log.Warn("another attempt took the task over; this one stops without a trace")
+		return broker.Abandon
+	case errors.Is(herr, store.ErrFinal) || errors.Is(herr, store.ErrNotFound):
+		log.Info("the task record is over or gone; stopping", "err", herr)
+		return broker.Ack
+	case errors.Is(cause, taskctx.ErrShutdown):
+		err := rep.Requeued(fctx, progress.StageRequeued, nil)
+		if errors.Is(err, store.ErrStale) {
+			return broker.Abandon
+		}
+		if err != nil && !errors.Is(err, store.ErrFinal) && !errors.Is(err, store.ErrNotFound) {
+			log.Warn("could not mark the handed-back task queued", "err", err)
+		}
+		log.Info("handing the task back: the worker shuts down")
+		return broker.HandBack
+	}
+	if herr == nil {
+		herr = Permanent(CodeInternal, errors.New("the task returned neither a result nor an error"))
+	}
+	info, transient := classify(herr)
+	if transient && rec.Attempts < maxAttempts {
+		due := r.opts.Now().Add(r.opts.Backoff(rec.Attempts))
+		err := rep.Requeued(fctx, progress.StageRetrying+": "+info.Message, &due)
+		if err == nil {
+			log.Warn("task failed; retrying later", "code", info.Code, "err", info.Message, "retryAt", due)
+			return broker.RetryAt(due)
+		}
+		return r.after(err, log)
+	}
+	err := rep.Failed(fctx, info)
+	if err == nil {
+		log.Warn("task failed", "code", info.Code, "err", info.Message)
+	}
+	return r.after(err, log)
+}
+
+// classify returns the error code and message of a handler error and whether it
+// is transient.
+func classify(err error) (tasks.ErrorInfo, bool) {
+	var te *Error
+	if errors.As(err, &te) {
+		return tasks.ErrorInfo{Code: te.Code, Message: te.Message}, te.Transient
+	}
+	return tasks.ErrorInfo{Code: CodeTaskError, Message: err.Error()}, true
+}
+
+// cancelled ends an attempt whose owner cancelled the task.
+func (r *Runner) cancelled(ctx context.Context, rep *progress.Reporter, log *slog.Logger) broker.Outcome {
+	fctx, cancel := r.finalCtx(ctx)
+	defer cancel()
+	err := rep.Cancelled(fctx)
+	if err == nil {
+		log.Info("task cancelled by its owner")
+	}
+	return r.after(err, log)
+}
+
+// exhausted fails a task that has used all its attempts: each of them ended
+// without a final state, so their workers were lost (crashed, killed, or shut
+// down without finishing).
+func (r *Runner) exhausted(ctx context.Context, id string, log *slog.Logger) broker.Outcome {
+	fctx, cancel := r.finalCtx(ctx)
+	defer cancel()
+	n := 0
+	if rec, err := r.opts.Store.Get(fctx, id); err == nil {
+		n = rec.Attempts
+	}
+	info := tasks.ErrorInfo{Code: CodeWorkerLost,
+		Message: fmt.Sprintf("the task was interrupted %d times (its worker stopped or lost its lease); giving up", n)}
+	err := retry.Do(fctx, func(c context.Context) error { return r.opts.Publisher.Fail(c, id, info) }, progress.Transient)
+	if err == nil {
+		log.Warn("task failed: out of attempts", "code", info.Code, "attempts", n)
+	}
+	return r.after(err, log)
+}
+
+// after maps the error of an attempt's last write to the entry's outcome.
+func (r *Runner) after(err error, log *slog.Logger) broker.Outcome {
+	switch {
+	case err == nil:
+		return broker.Ack
+	case errors.Is(err, store.ErrStale):
+		log.Warn("another attempt took the task over before this one ended")
+		return broker.Abandon
+	case errors.Is(err, store.ErrFinal), errors.Is(err, store.ErrNotFound):
+		return broker.Ack
+	default:
+		log.Error("could not write the end of the attempt; leaving the entry to its lease", "err", err)
+		return broker.Abandon
+	}
+}
