@@ -1,0 +1,30 @@
+import { defineConfig } from "vitest/config";
+
+// The built app is committed under server/internal/web/dist and embedded in the
+// server binary, so `go build` needs no Node step. Builds are reproducible:
+// scripts/check-dist.mjs rebuilds into a temporary directory and compares.
+// `npm run dev` serves the app with hot reload and sends the API and Socket.IO to a
+// running taskwire-server (TASKWIRE_URL, default http://127.0.0.1:8080).
+const backend = process.env["TASKWIRE_URL"] ?? "http://127.0.0.1:8080";
+
+export default defineConfig({
+  base: "/",
+  server: {
+    proxy: {
+      "/api": backend,
+      "/socket.io": { target: backend, ws: true },
+    },
+  },
+  build: {
+    outDir: "../server/internal/web/dist",
+    emptyOutDir: true,
+    target: "es2022",
+    modulePreload: { polyfill: false },
+    sourcemap: false,
+    reportCompressedSize: true,
+  },
+  test: {
+    include: ["src/**/*.test.ts"],
+    environment: "node",
+  },
+});
