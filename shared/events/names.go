@@ -21,6 +21,9 @@ const (
 	// TaskSubscribe asks to follow a task: payload SubscribeRequest, ack State or an
 	// AckError.
 	TaskSubscribe = "task:subscribe"
+	// TaskUnsubscribe stops following a task: payload SubscribeRequest, ack the same
+	// SubscribeRequest or an AckError.
+	TaskUnsubscribe = "task:unsubscribe"
 	// TaskCancel asks to cancel a task: payload CancelRequest, ack State or an AckError.
 	TaskCancel = "task:cancel"
 )

@@ -170,6 +170,11 @@ export const Events = {
    * AckError.
    */
   TaskSubscribe: "task:subscribe",
+  /**
+   * TaskUnsubscribe stops following a task: payload SubscribeRequest, ack the same
+   * SubscribeRequest or an AckError.
+   */
+  TaskUnsubscribe: "task:unsubscribe",
   /** TaskCancel asks to cancel a task: payload CancelRequest, ack State or an AckError. */
   TaskCancel: "task:cancel",
 } as const;
@@ -201,6 +206,11 @@ export interface ClientToServerEvents {
    * AckError.
    */
   "task:subscribe": (request: SubscribeRequest, ack: (reply: TaskRecord | AckError) => void) => void;
+  /**
+   * TaskUnsubscribe stops following a task: payload SubscribeRequest, ack the same
+   * SubscribeRequest or an AckError.
+   */
+  "task:unsubscribe": (request: SubscribeRequest, ack: (reply: SubscribeRequest | AckError) => void) => void;
   /** TaskCancel asks to cancel a task: payload CancelRequest, ack State or an AckError. */
   "task:cancel": (request: CancelRequest, ack: (reply: TaskRecord | AckError) => void) => void;
 }

@@ -17,9 +17,6 @@ import (
 	"github.com/taskwire/taskwire/shared/tasks"
 )
 
-// TaskUnsubscribe asks to stop following a task: payload events.SubscribeRequest.
-const TaskUnsubscribe = "task:unsubscribe"
-
 // requestTimeout bounds the work done for one socket event.
 const requestTimeout = 5 * time.Second
 
@@ -33,7 +30,7 @@ type Handlers struct {
 // signature of realtime.Config.OnConnection.
 func (h *Handlers) Register(s *socket.Socket, identity string) {
 	s.On(events.TaskSubscribe, func(args ...any) { h.subscribe(s, identity, args) })
-	s.On(TaskUnsubscribe, func(args ...any) { h.unsubscribe(s, identity, args) })
+	s.On(events.TaskUnsubscribe, func(args ...any) { h.unsubscribe(s, identity, args) })
 	s.On(events.TaskCancel, func(args ...any) { h.cancel(s, identity, args) })
 }
 
@@ -119,7 +116,7 @@ func (h *Handlers) unsubscribe(s *socket.Socket, _ string, args []any) {
 		return
 	}
 	s.Leave(socket.Room(events.TaskRoom(id)))
-	reply(ack, map[string]any{"taskId": id})
+	reply(ack, events.SubscribeRequest{TaskID: id})
 }
 
 func (h *Handlers) cancel(_ *socket.Socket, identity string, args []any) {

@@ -43,6 +43,8 @@ var (
 	clientEvents = []clientEvent{
 		{"TaskSubscribe", events.TaskSubscribe, reflect.TypeFor[events.SubscribeRequest](),
 			[]reflect.Type{reflect.TypeFor[events.State](), reflect.TypeFor[events.AckError]()}},
+		{"TaskUnsubscribe", events.TaskUnsubscribe, reflect.TypeFor[events.SubscribeRequest](),
+			[]reflect.Type{reflect.TypeFor[events.SubscribeRequest](), reflect.TypeFor[events.AckError]()}},
 		{"TaskCancel", events.TaskCancel, reflect.TypeFor[events.CancelRequest](),
 			[]reflect.Type{reflect.TypeFor[events.State](), reflect.TypeFor[events.AckError]()}},
 	}
