@@ -3,14 +3,16 @@ package emitter
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/taskwire/taskwire/emitter/wire"
 )
 
 // BroadcastOperator targets a set of sockets: those in any of its rooms (every
 // socket of the namespace when it has none) and in none of its except rooms. Its
-// methods return new operators; the zero value is not usable, get one from an
-// Emitter.
+// methods return new operators and never change the one they are called on, so an
+// operator can be prepared once and used from many goroutines. The zero value is
+// not usable: get one from an Emitter.
 type BroadcastOperator struct {
 	e      *Emitter
 	rooms  []string
@@ -29,10 +31,32 @@ type Message struct {
 }
 
 // addRooms returns list with rooms appended, keeping the first occurrence of each
-// room, like the Set Node's operators use. It never modifies list.
+// room, like the Set Node's operators use. It never modifies list: the result has
+// its own backing array. Short lists are deduplicated by scanning; long ones are
+// first checked for duplicates on a sorted copy (they rarely have any).
 func addRooms(list []string, rooms []string) []string {
 	out := make([]string, len(list), len(list)+len(rooms))
 	copy(out, list)
+	if len(out)+len(rooms) > 16 {
+		all := append(out, rooms...)
+		sorted := slices.Clone(all)
+		slices.Sort(sorted)
+		if len(slices.Compact(sorted)) == len(all) {
+			return all
+		}
+		out = out[:len(list)]
+		seen := make(map[string]struct{}, len(all))
+		for _, r := range out {
+			seen[r] = struct{}{}
+		}
+		for _, r := range rooms {
+			if _, dup := seen[r]; !dup {
+				seen[r] = struct{}{}
+				out = append(out, r)
+			}
+		}
+		return out
+	}
 	for _, r := range rooms {
 		dup := false
 		for _, x := range out {
@@ -78,29 +102,46 @@ func (b BroadcastOperator) Compress(compress bool) BroadcastOperator {
 
 // Encode returns the message Emit would publish, without publishing it. It lets a
 // caller publish the event together with other Redis commands (for example in a
-// MULTI or a script that also updates the state the event describes).
+// MULTI or a script that also updates the state the event describes); Message
+// says whether to use PUBLISH or SPUBLISH.
 func (b BroadcastOperator) Encode(event string, args ...any) (Message, error) {
-	if b.e.err != nil {
-		return Message{}, b.e.err
+	if err := b.e.check(); err != nil {
+		return Message{}, err
 	}
-	if err := checkEvent(event); err != nil {
+	if err := checkEvent(event, args); err != nil {
 		return Message{}, err
 	}
 	data := make([]any, 0, len(args)+1)
 	data = append(data, event)
 	data = append(data, args...)
-	payload, err := wire.EncodeBroadcast(wire.EmitterUID,
-		&wire.Packet{Type: wire.PacketEvent, Data: data, Nsp: b.e.nsp},
-		&wire.Opts{Rooms: b.rooms, Except: b.except, Flags: b.flags})
+	packet := &wire.Packet{Type: wire.PacketEvent, Data: data, Nsp: b.e.nsp}
+	if b.e.sharded {
+		return b.e.encodeCluster(&wire.ClusterMessage{Type: wire.MessageBroadcast, UID: wire.EmitterUID, Nsp: b.e.nsp,
+			Packet: packet, Opts: &wire.Opts{Rooms: nonNil(b.rooms), Except: nonNil(b.except), Flags: b.flags}}, event)
+	}
+	payload, err := wire.EncodeBroadcast(wire.EmitterUID, packet, &wire.Opts{Rooms: b.rooms, Except: b.except, Flags: b.flags})
 	if err != nil {
 		return Message{}, fmt.Errorf("emitter: encode %q: %w", event, err)
 	}
 	return Message{Channel: b.e.ch.Broadcast(b.rooms), Payload: payload}, nil
 }
 
-// Emit sends event with args to the targeted sockets. It returns once Redis has
-// accepted the message (or ctx is done); delivery to browsers is then up to the
-// servers, at most once, like Socket.IO itself.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Emit sends event with args to the targeted sockets. The arguments follow the
+// value rules of package wire: what a client receives is what encoding/json shows
+// for them, except that []byte arrives as binary and time.Time as a date.
+//
+// Emit returns once Redis has accepted the message, or with an error once ctx is
+// done (the message may still be published after that); delivery to browsers is
+// then up to the servers, at most once, like Socket.IO itself. Inside Batch it
+// only queues the message. A function as the last argument (an acknowledgement
+// callback) gives ErrAckNotSupported, a reserved event name ErrReservedEvent.
 func (b BroadcastOperator) Emit(ctx context.Context, event string, args ...any) error {
 	m, err := b.Encode(event, args...)
 	if err != nil {
@@ -111,28 +152,39 @@ func (b BroadcastOperator) Emit(ctx context.Context, event string, args ...any) 
 
 // SocketsJoin makes the targeted sockets join rooms, on whichever server they are.
 func (b BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
-	return b.request(ctx, &wire.Request{Type: wire.RequestRemoteJoin, Rooms: rooms})
+	return b.request(ctx, wire.RequestRemoteJoin, wire.MessageSocketsJoin, rooms, false)
 }
 
 // SocketsLeave makes the targeted sockets leave rooms.
 func (b BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) error {
-	return b.request(ctx, &wire.Request{Type: wire.RequestRemoteLeave, Rooms: rooms})
+	return b.request(ctx, wire.RequestRemoteLeave, wire.MessageSocketsLeave, rooms, false)
 }
 
 // DisconnectSockets disconnects the targeted sockets; close also closes the
-// underlying connections.
+// underlying connections (and so the sockets of every namespace on them).
 func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) error {
-	return b.request(ctx, &wire.Request{Type: wire.RequestRemoteDisconnect, Close: close})
+	return b.request(ctx, wire.RequestRemoteDisconnect, wire.MessageDisconnectSockets, nil, close)
 }
 
-func (b BroadcastOperator) request(ctx context.Context, r *wire.Request) error {
-	if b.e.err != nil {
-		return b.e.err
+func (b BroadcastOperator) request(ctx context.Context, rt wire.RequestType, mt wire.MessageType, rooms []string, close bool) error {
+	if err := b.e.check(); err != nil {
+		return err
 	}
-	r.Opts = &wire.Opts{Rooms: b.rooms, Except: b.except}
-	payload, err := wire.EncodeRequest(r)
-	if err != nil {
-		return fmt.Errorf("emitter: %w", err)
+	var m Message
+	if b.e.sharded {
+		var err error
+		m, err = b.e.encodeCluster(&wire.ClusterMessage{Type: mt, UID: wire.EmitterUID, Nsp: b.e.nsp,
+			Opts: &wire.Opts{Rooms: nonNil(b.rooms), Except: nonNil(b.except), Flags: b.flags}, Rooms: nonNil(rooms), Close: close}, mt.String())
+		if err != nil {
+			return err
+		}
+	} else {
+		// Node's emitter sends neither uid nor flags with these requests.
+		payload, err := wire.EncodeRequest(&wire.Request{Type: rt, Opts: &wire.Opts{Rooms: b.rooms, Except: b.except}, Rooms: rooms, Close: close})
+		if err != nil {
+			return fmt.Errorf("emitter: %w", err)
+		}
+		m = Message{Channel: b.e.ch.Request(), Payload: payload}
 	}
-	return b.e.publish(ctx, Message{Channel: b.e.ch.Request(), Payload: payload})
+	return b.e.publish(ctx, m)
 }

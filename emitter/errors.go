@@ -2,6 +2,7 @@ package emitter
 
 import (
 	"errors"
+	"reflect"
 
 	"github.com/taskwire/taskwire/emitter/wire"
 )
@@ -16,6 +17,14 @@ var ErrInvalidNamespace = wire.ErrInvalidNamespace
 // ErrNoEvent is returned when an event name is empty.
 var ErrNoEvent = errors.New("emitter: empty event name")
 
+// ErrAckNotSupported is returned when the last argument of Emit or ServerSideEmit is
+// a function: an emitter cannot receive acknowledgements.
+var ErrAckNotSupported = errors.New("emitter: acknowledgements are not supported")
+
+// ErrNoPublisher is returned when an Emitter made with a nil Publisher is asked to
+// publish (it can still Encode).
+var ErrNoPublisher = errors.New("emitter: no publisher")
+
 var reserved = map[string]bool{
 	"connect":        true,
 	"connect_error":  true,
@@ -25,12 +34,15 @@ var reserved = map[string]bool{
 	"removeListener": true,
 }
 
-func checkEvent(event string) error {
+func checkEvent(event string, args []any) error {
 	if event == "" {
 		return ErrNoEvent
 	}
 	if reserved[event] {
 		return &eventError{event: event}
+	}
+	if n := len(args); n > 0 && args[n-1] != nil && reflect.TypeOf(args[n-1]).Kind() == reflect.Func {
+		return ErrAckNotSupported
 	}
 	return nil
 }

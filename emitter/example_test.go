@@ -2,7 +2,9 @@ package emitter_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -38,9 +40,18 @@ func (p printer) Publish(ctx context.Context, channel string, message any) *redi
 	return cmd
 }
 
+// SPublish prints a sharded message: the channel, then the message as JSON (or,
+// when it holds binary, decoded from msgpack).
 func (p printer) SPublish(ctx context.Context, channel string, message any) *redis.IntCmd {
-	fmt.Print("S")
-	return p.Publish(ctx, channel, message)
+	b := message.([]byte)
+	if len(b) > 0 && b[0] == '{' {
+		fmt.Printf("SPUBLISH %s %s\n", channel, b)
+	} else if m, err := wire.DecodeClusterMessage(b); err == nil {
+		fmt.Printf("SPUBLISH %s (msgpack) type %v from %s to nsp %s: %v\n", channel, m.Type, m.UID, m.Nsp, m.Packet.Data)
+	}
+	cmd := redis.NewIntCmd(ctx)
+	cmd.SetVal(1)
+	return cmd
 }
 
 func ExampleNew() {
@@ -157,22 +168,89 @@ func ExampleEmitter_Emit_reserved() {
 }
 
 func ExampleEmitter_WithPublisher() {
-	// With Redis, pass a pipeline to send many events in one round trip:
+	// With Redis, pass a transaction to publish an event in the same MULTI as the
+	// state it describes:
 	//
-	//	pipe := rdb.Pipeline()
-	//	batch := em.WithPublisher(pipe)
-	//	... batch.To(room).Emit(ctx, ...) for each room ...
+	//	pipe := rdb.TxPipeline()
+	//	pipe.HSet(ctx, "task:42", "percent", 50)
+	//	_ = em.WithPublisher(pipe).To("task:42").Emit(ctx, "task:progress", p)
 	//	_, err := pipe.Exec(ctx)
 	em := emitter.New(nil, nil)
-	batch := em.WithPublisher(printer{})
-	for _, room := range []string{"task:1", "task:2"} {
-		_ = batch.To(room).Emit(context.Background(), "task:cancelled")
-	}
+	tx := em.WithPublisher(printer{})
+	_ = tx.To("task:1").Emit(context.Background(), "task:cancelled")
 	// Output:
 	// PUBLISH socket.io#/#task:1#
 	//   from emitter to nsp /: [task:cancelled]
 	//   rooms ["task:1"] except [] volatile false compress true
+}
+
+func ExampleEmitter_Batch() {
+	// With Redis (any go-redis client), the messages go out in one pipeline: one
+	// round trip for the whole batch.
+	em := emitter.New(printer{}, nil)
+	ctx := context.Background()
+	progress := map[string]int{"task:1": 10, "task:2": 55}
+	err := em.Batch(ctx, func(b *emitter.Emitter) error {
+		for _, room := range []string{"task:1", "task:2"} {
+			// Queued, not sent: Emit only reports encoding errors here.
+			if err := b.To(room).Emit(ctx, "task:progress", map[string]any{"percent": progress[room]}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// err is nil, or a *BatchError that lists each message Redis did not take.
+	fmt.Println("batch:", err)
+	// Output:
+	// PUBLISH socket.io#/#task:1#
+	//   from emitter to nsp /: [task:progress map[percent:10]]
+	//   rooms ["task:1"] except [] volatile false compress true
 	// PUBLISH socket.io#/#task:2#
-	//   from emitter to nsp /: [task:cancelled]
+	//   from emitter to nsp /: [task:progress map[percent:55]]
 	//   rooms ["task:2"] except [] volatile false compress true
+	// batch: <nil>
+}
+
+func ExampleOptions_sharded() {
+	// For servers that use Node's createShardedAdapter (or taskwire's server with
+	// SOCKETIO_ADAPTER=sharded): SPUBLISH of the adapter's ClusterMessage, JSON
+	// unless the data holds binary. By default everything goes to the namespace's
+	// main channel, which every server reads whatever its subscription mode.
+	em := emitter.New(printer{}, &emitter.Options{Sharded: true})
+	ctx := context.Background()
+	_ = em.To("task:42").Emit(ctx, "task:progress", map[string]any{"percent": 50})
+	_ = em.In("user:7").SocketsJoin(ctx, "task:42")
+	_ = em.ServerSideEmit(ctx, "cache:invalidate", "users")
+	_ = em.Emit(ctx, "file", []byte{1, 2})
+
+	// When every server runs subscriptionMode "dynamic", a broadcast to one room
+	// can go to that room's channel: only servers that have the room get it.
+	dyn := emitter.New(printer{}, &emitter.Options{Sharded: true, SubscriptionMode: emitter.SubscriptionDynamic})
+	_ = dyn.To("task:42").Emit(ctx, "task:progress", map[string]any{"percent": 60})
+	// Output:
+	// SPUBLISH socket.io#/# {"type":3,"data":{"packet":{"type":2,"data":["task:progress",{"percent":50}]},"opts":{"rooms":["task:42"],"except":[],"flags":{}}},"uid":"emitter","nsp":"/"}
+	// SPUBLISH socket.io#/# {"type":4,"data":{"opts":{"rooms":["user:7"],"except":[],"flags":{}},"rooms":["task:42"]},"uid":"emitter","nsp":"/"}
+	// SPUBLISH socket.io#/# {"type":9,"data":{"packet":["cache:invalidate","users"]},"uid":"emitter","nsp":"/"}
+	// SPUBLISH socket.io#/# (msgpack) type BROADCAST from emitter to nsp /: [file [1 2]]
+	// SPUBLISH socket.io#/#task:42# {"type":3,"data":{"packet":{"type":2,"data":["task:progress",{"percent":60}]},"opts":{"rooms":["task:42"],"except":[],"flags":{}}},"uid":"emitter","nsp":"/"}
+}
+
+func ExampleEmitter_Emit_values() {
+	// What a client receives is what encoding/json shows for the arguments, plus
+	// binary for []byte and dates for time.Time: json tags, MarshalJSON,
+	// MarshalText and json.RawMessage all apply, at any depth.
+	type file struct {
+		Name    string          `json:"name"`
+		Data    []byte          `json:"data"`
+		Meta    json.RawMessage `json:"meta"`
+		Created time.Time       `json:"created"`
+		Secret  string          `json:"-"`
+	}
+	em := emitter.New(printer{}, &emitter.Options{Sharded: true})
+	_ = em.ServerSideEmit(context.Background(), "upload", file{
+		Name: "a.csv", Meta: json.RawMessage(`{"rows": 3}`),
+		Created: time.Date(2025, 1, 2, 3, 4, 5, 6e6, time.UTC), Secret: "never sent",
+	})
+	// Output:
+	// SPUBLISH socket.io#/# {"type":9,"data":{"packet":["upload",{"name":"a.csv","data":null,"meta":{"rows":3},"created":"2025-01-02T03:04:05.006Z"}]},"uid":"emitter","nsp":"/"}
 }

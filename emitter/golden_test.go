@@ -60,8 +60,8 @@ func publishOne(t *testing.T, s *spec.Spec) spec.Published {
 
 func checkSame(t *testing.T, got spec.Published, g spec.Golden) {
 	t.Helper()
-	if got.Sharded {
-		t.Errorf("sent with SPUBLISH, want PUBLISH")
+	if got.Sharded != g.Spec.Sharded {
+		t.Errorf("sharded = %v (SPUBLISH), want %v", got.Sharded, g.Spec.Sharded)
 	}
 	if got.Channel != g.Channel {
 		t.Errorf("channel = %q, want %q", got.Channel, g.Channel)

@@ -9,6 +9,13 @@
 // depends only on the specs and the package versions: running it twice gives the
 // same file.
 //
+// Sharded specs ("sharded": true): Node has no sharded emitter, so their vectors are
+// what a socket.io 4.8 server with @socket.io/redis-adapter's createShardedAdapter
+// (the subscriptionMode of the spec, static by default) SPUBLISHes for the same
+// call made on the server (io.of(nsp).to(...).emit(...), socketsJoin, ...), with the
+// adapter's uid set to "emitter": the message a sharded server would accept from an
+// emitter, byte for byte what Node's own servers send each other.
+//
 //   npm run golden          (from e2e/)
 //   node golden/generate.mjs [--check]   --check: fail if the file is not up to date
 
@@ -17,7 +24,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { Emitter } from '@socket.io/redis-emitter';
+import { Server } from 'socket.io';
 
 import { applySpec, checkSortedKeys } from '../lib/spec.mjs';
 
@@ -44,12 +53,20 @@ const versions = {
   '@socket.io/redis-emitter': versionOf('@socket.io/redis-emitter', import.meta.url),
   'notepack.io': versionOf('notepack.io', emitterMain),
   'socket.io-parser': versionOf('socket.io-parser', emitterMain),
+  'socket.io': versionOf('socket.io', import.meta.url),
+  '@socket.io/redis-adapter': versionOf('@socket.io/redis-adapter', import.meta.url),
+  'socket.io-adapter': versionOf('socket.io-adapter', require.resolve('socket.io')),
 };
 if (versions['@socket.io/redis-emitter'] !== '5.1.0') {
   throw new Error(`golden vectors must come from @socket.io/redis-emitter 5.1.0, found ${versions['@socket.io/redis-emitter']}`);
 }
+if (versions['@socket.io/redis-adapter'] !== '8.3.0') {
+  throw new Error(`sharded vectors must come from @socket.io/redis-adapter 8.3.0, found ${versions['@socket.io/redis-adapter']}`);
+}
 
 const e = (args, extra = {}) => ({ ...extra, call: 'emit', args });
+const sh = (spec, mode) => ({ sharded: true, ...(mode ? { subscriptionMode: mode } : {}), ...spec });
+const goSocketId = 'SKVasjFnI_UMOQAAAAAAAAAB'; // 24 characters, as taskwire's server makes them
 
 /** @type {[string, object, {differs?: string}?][]} name, spec, notes */
 const cases = [
@@ -204,6 +221,69 @@ const cases = [
     { goArgs: 'pointer-and-args' })],
   ['struct/sse', { call: 'serverSideEmit', args: ['task:progress', { taskId: 't-4', seq: 9, percent: 12.5, done: 1, total: 8 }],
     goArgs: 'sse-progress' }],
+
+  // The value rules (emitter/wire/value.go): types that marshal themselves, and the
+  // field options of encoding/json. The JS side is the value a Go user means.
+  ['value/raw-json', e(['raw', { b: 1, a: [1.5, 'x', null, true, 1000], c: { z: 1, y: -0.5 } }, 's'], { goArgs: 'raw-json' })],
+  ['value/marshalers', e(['m', {
+    ip: '10.0.0.1', custom: { z: true, a: [1, 2.5], n: 7 }, level: 'level-3', ptr: 'ptr:x', raw: [1, { b: 2 }],
+    quoted: '42', flag: 'true', dur: 1500000000, hash: { $bin: '3q2+7w==' }, when: { $date: 1700000000123 },
+    nil: null, '-': 'dash',
+  }], { goArgs: 'marshalers' })],
+  ['value/embedded-conflicts', e(['c', { Kind: 'a-kind', name: 'top' }], { goArgs: 'conflicts' })],
+  ['sse/binary-as-buffer-json', { call: 'serverSideEmit', args: ['b', { $bin: 'AQID' }, { nested: { $bin: '' } }] }],
+  ['sse/date', { call: 'serverSideEmit', args: ['d', { $date: 1700000000123 }, { $date: 0 }, { $date: -1000 }] }],
+  ['sse/special-numbers', { call: 'serverSideEmit', args: ['n', { $num: 'NaN' }, { $num: 'Infinity' }, { $num: '-Infinity' }, { $num: '-0' }] }],
+  ['sse/marshalers', { call: 'serverSideEmit', goArgs: 'marshalers', args: ['m', {
+    ip: '10.0.0.1', custom: { z: true, a: [1, 2.5], n: 7 }, level: 'level-3', ptr: 'ptr:x', raw: [1, { b: 2 }],
+    quoted: '42', flag: 'true', dur: 1500000000, hash: { $bin: '3q2+7w==' }, when: { $date: 1700000000123 },
+    nil: null, '-': 'dash',
+  }] }],
+
+  // Sharded pub/sub (createShardedAdapter): see the note at the top.
+  ['sharded/emit-all', sh(e(['hello', 'world', 1]))],
+  ['sharded/emit-no-args', sh(e(['ping']))],
+  ['sharded/emit-room-static', sh(e(['hello', 'x'], { ops: [{ to: 'room1' }] }))],
+  ['sharded/emit-room-explicit-static', sh(e(['hello', 'x'], { ops: [{ to: 'room1' }] }), 'static')],
+  ['sharded/emit-room-dynamic', sh(e(['hello', 'x'], { ops: [{ to: 'room1' }] }), 'dynamic')],
+  ['sharded/emit-room-dynamic-private', sh(e(['hello', 'x'], { ops: [{ to: 'room1' }] }), 'dynamic-private')],
+  ['sharded/emit-node-socket-id-dynamic', sh(e(['hello'], { ops: [{ to: 'Dq2aWw8kIWyLo5XyAAAB' }] }), 'dynamic')],
+  ['sharded/emit-node-socket-id-dynamic-private', sh(e(['hello'], { ops: [{ to: 'Dq2aWw8kIWyLo5XyAAAB' }] }), 'dynamic-private')],
+  ['sharded/emit-go-socket-id-dynamic', sh(e(['hello'], { ops: [{ to: goSocketId }] }), 'dynamic')],
+  ['sharded/emit-rooms-2-dynamic', sh(e(['hello'], { ops: [{ to: ['room1', 'room2'] }] }), 'dynamic')],
+  ['sharded/emit-except-dynamic', sh(e(['hello'], { ops: [{ except: 'x' }] }), 'dynamic')],
+  ['sharded/emit-room-except-dynamic', sh(e(['hello'], { ops: [{ to: 'room1' }, { except: ['x', 'y'] }] }), 'dynamic')],
+  ['sharded/emit-nsp', sh(e(['hello'], { nsp: 'admin', ops: [{ to: 'r' }] }), 'dynamic')],
+  ['sharded/emit-key', sh(e(['hello'], { key: 'myapp', ops: [{ to: 'r' }] }), 'dynamic')],
+  ['sharded/flags', sh(e(['hello'], { ops: [{ volatile: true }, { compress: false }, { to: 'r' }] }))],
+  ['sharded/flags-compress-first', sh(e(['hello'], { ops: [{ compress: true }, { volatile: true }] }))],
+  ['sharded/strings', sh(e(['s', '', 'tab\tnl\ncr\r"q"\\ <b>&amp;</b> \u0000 \u001f \u007f \u2028 \u2029', 'héllo 日本 🎉',
+    { $repeat: 'ab', times: 200 }]))],
+  ['sharded/numbers', sh(e(['n', 0, 1, -1, 127, 128, -129, 4294967296, 9007199254740991, -9007199254740991, 0.1, 1.5, -2.25,
+    1e21, 1e-7, 5e-324, 123456789.125, { $float: 2 }, { $num: '-0' }]))],
+  ['sharded/special-numbers', sh(e(['n', { $num: 'NaN' }, { $num: 'Infinity' }, { $num: '-Infinity' }]))],
+  ['sharded/objects', sh(e(['o', {}, [], { list: [{ id: 1, tags: ['x'] }, { id: 2, tags: [] }], meta: { deep: { v: null } } }, true, false, null]))],
+  ['sharded/date', sh(e(['d', { $date: 1700000000123 }, { $date: 0 }, { $date: 4294967296000 }]))],
+  ['sharded/binary', sh(e(['bin', { $bin: 'AQID' }, 'x', 1]))],
+  ['sharded/binary-nested-with-date', sh(e(['bin', { file: { data: { $binpat: 300 }, name: 'f' } }, { $date: 1700000000123 }, [1.5, 'y']], { ops: [{ to: 'r' }] }))],
+  ['sharded/struct', sh(e(['task:progress', { taskId: 't-1', seq: 3, percent: 42.5, done: 425, total: 1000 }],
+    { goArgs: 'progress', ops: [{ to: 'task:t-1' }] }), 'dynamic')],
+  ['sharded/marshalers', sh(e(['m', {
+    ip: '10.0.0.1', custom: { z: true, a: [1, 2.5], n: 7 }, level: 'level-3', ptr: 'ptr:x', raw: [1, { b: 2 }],
+    quoted: '42', flag: 'true', dur: 1500000000, hash: { $bin: '3q2+7w==' }, when: { $date: 1700000000123 },
+    nil: null, '-': 'dash',
+  }], { goArgs: 'marshalers' }))],
+  ['sharded/join', sh({ call: 'socketsJoin', args: ['room1'] })],
+  ['sharded/join-rooms-except', sh({ call: 'socketsJoin', ops: [{ to: ['a', 'b'] }, { except: 'c' }], args: [['x', 'y']] }, 'dynamic')],
+  ['sharded/join-with-flags', sh({ call: 'socketsJoin', ops: [{ in: 'a' }, { volatile: true }], args: ['x'] })],
+  ['sharded/join-nsp', sh({ call: 'socketsJoin', nsp: '/admin', args: ['x'] })],
+  ['sharded/leave', sh({ call: 'socketsLeave', ops: [{ to: 'a' }], args: [['x']] }, 'dynamic-private')],
+  ['sharded/disconnect-default', sh({ call: 'disconnectSockets', args: [] })],
+  ['sharded/disconnect-true', sh({ call: 'disconnectSockets', ops: [{ to: 'a' }, { except: 'b' }], args: [true] })],
+  ['sharded/sse', sh({ call: 'serverSideEmit', args: ['hello', 'world', 1, 1.5, null, { a: [true] }] })],
+  ['sharded/sse-no-args', sh({ call: 'serverSideEmit', args: ['ping'] }, 'dynamic')],
+  ['sharded/sse-nsp-key', sh({ call: 'serverSideEmit', key: 'myapp', nsp: 'admin', args: ['ping', 2] })],
+  ['sharded/sse-binary', sh({ call: 'serverSideEmit', args: ['bin', { $bin: 'AQ==' }, { $date: 1700000000123 }] })],
 ];
 
 class RecordingClient {
@@ -221,19 +301,73 @@ function toHex(message) {
   return Buffer.isBuffer(message) ? message.toString('hex') : Buffer.from(message, 'utf8').toString('hex');
 }
 
+// ShardedRecorder stands for both Redis clients of createShardedAdapter: it records
+// sPublish and ignores subscriptions.
+class ShardedRecorder {
+  constructor() {
+    this.calls = [];
+  }
+
+  sPublish(channel, message) {
+    this.calls.push({ channel, message });
+    return Promise.resolve(0);
+  }
+
+  sSubscribe() {}
+
+  sUnsubscribe() {}
+
+  sendCommand() {
+    return Promise.resolve(['', '1']);
+  }
+}
+
+const shardedServers = new Map();
+
+/** shardedServer returns a socket.io server with a sharded adapter for key and mode. */
+function shardedServer(key = 'socket.io', mode = 'static') {
+  const id = `${key}\0${mode}`;
+  if (!shardedServers.has(id)) {
+    const client = new ShardedRecorder();
+    const io = new Server({ adapter: createShardedAdapter(client, client, { channelPrefix: key, subscriptionMode: mode }) });
+    shardedServers.set(id, { io, client });
+  }
+  return shardedServers.get(id);
+}
+
+/** publishSharded performs spec on a Node server with the sharded adapter. */
+async function publishSharded(spec) {
+  const { io, client } = shardedServer(spec.key, spec.subscriptionMode);
+  client.calls = [];
+  const namespace = (name) => {
+    const nsp = io.of(name);
+    nsp.adapter.uid = 'emitter'; // what an emitter sends
+    return nsp;
+  };
+  applySpec(spec.nsp !== undefined ? { of: namespace } : namespace('/'), spec);
+  await new Promise((resolve) => setImmediate(resolve)); // the adapter publishes after a microtask for some calls
+  return client.calls;
+}
+
 const names = new Set();
 const out = [];
 for (const [name, spec, notes = {}] of cases) {
   if (names.has(name)) throw new Error(`duplicate case ${name}`);
   names.add(name);
   if (!spec.goArgs) checkSortedKeys(spec.args, `${name}: args`);
-  const client = new RecordingClient();
-  const emitter = new Emitter(client, spec.key !== undefined ? { key: spec.key } : undefined);
-  applySpec(emitter, spec);
-  if (client.calls.length !== 1) {
-    throw new Error(`${name}: expected exactly one publish, got ${client.calls.length}`);
+  let calls;
+  if (spec.sharded) {
+    calls = await publishSharded(spec);
+  } else {
+    const client = new RecordingClient();
+    const emitter = new Emitter(client, spec.key !== undefined ? { key: spec.key } : undefined);
+    applySpec(emitter, spec);
+    calls = client.calls;
   }
-  const [{ channel, message }] = client.calls;
+  if (calls.length !== 1) {
+    throw new Error(`${name}: expected exactly one publish, got ${calls.length}`);
+  }
+  const [{ channel, message }] = calls;
   const entry = { name, spec, channel, payloadHex: toHex(message) };
   // differs: the Go side knowingly writes other bytes for this spec (and why).
   if (notes.differs) entry.differs = notes.differs;

@@ -15,6 +15,10 @@
 //                                      disconnectSockets:     [] or [close]
 //     "goArgs": "name"               optional, Go side only: use the Go values registered
 //                                    under this name (structs) instead of args[1:]
+//     "sharded": true                optional: a sharded emitter (Go: Options.Sharded;
+//                                    Node has no sharded emitter: the golden vectors
+//                                    come from createShardedAdapter, see golden/generate.mjs)
+//     "subscriptionMode": "static" | "dynamic" | "dynamic-private"   optional, with sharded
 //   }
 //
 // Values are JSON, plus these one-key objects:

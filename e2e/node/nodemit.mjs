@@ -40,6 +40,7 @@ for await (const line of rl) {
   pending = [];
   try {
     const spec = JSON.parse(line);
+    if (spec.sharded) throw new Error("Node's @socket.io/redis-emitter has no sharded mode");
     const emitter = new Emitter(publisher, spec.key !== undefined ? { key: spec.key } : undefined);
     applySpec(emitter, spec);
     await Promise.all(pending);

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -85,7 +86,8 @@ func (c Channels) SpecificResponse(uid string) string {
 	return c.Key + "-response#" + c.Nsp + "#" + uid + "#"
 }
 
-// ShardedChannels names the sharded (SPUBLISH) channels of one namespace.
+// ShardedChannels names the sharded (SPUBLISH) channels of one namespace, those of
+// Node's createShardedAdapter.
 type ShardedChannels struct {
 	// Prefix is the channel prefix ("socket.io" by default).
 	Prefix string
@@ -93,12 +95,14 @@ type ShardedChannels struct {
 	Nsp string
 }
 
-// Main is the channel every sharded server subscribes to.
+// Main is the channel every sharded server subscribes to: requests, and every
+// broadcast that does not go to a room channel.
 func (c ShardedChannels) Main() string {
 	return c.Prefix + "#" + c.Nsp + "#"
 }
 
-// Room is the dynamic channel of one room.
+// Room is the channel of one room, read in the dynamic subscription modes by the
+// servers that have the room.
 func (c ShardedChannels) Room(room string) string {
 	return c.Prefix + "#" + c.Nsp + "#" + room + "#"
 }
@@ -106,4 +110,80 @@ func (c ShardedChannels) Room(room string) string {
 // Response is the response channel of the server with the given uid.
 func (c ShardedChannels) Response(uid string) string {
 	return c.Prefix + "#" + c.Nsp + "#" + uid + "#"
+}
+
+// Publish returns the channel for m when the servers run subscription mode
+// mode: the room's channel for a broadcast without acknowledgements to exactly one
+// room that mode.RoomChannel accepts, the main channel for everything else.
+func (c ShardedChannels) Publish(m *ClusterMessage, mode SubscriptionMode) string {
+	if m.Type == MessageBroadcast && m.RequestID == "" && m.Opts != nil && len(m.Opts.Rooms) == 1 &&
+		mode.RoomChannel(m.Opts.Rooms[0]) {
+		return c.Room(m.Opts.Rooms[0])
+	}
+	return c.Main()
+}
+
+// SubscriptionMode is the subscriptionMode option of Node's sharded adapter: which
+// room channels the servers of a sharded cluster subscribe to. Every server and
+// every emitter of a cluster must use the same.
+type SubscriptionMode string
+
+// The subscription modes.
+const (
+	// SubscriptionStatic: servers read only the main channel and their response
+	// channel, so every broadcast goes to the main channel. It is always safe for
+	// a publisher: in every mode, every server reads the main channel.
+	SubscriptionStatic SubscriptionMode = "static"
+	// SubscriptionDynamic (Node's default): servers also subscribe to the channel
+	// of each room they have, except a socket's own room; a broadcast to exactly
+	// one room goes to the room's channel, unless the room looks like a socket id
+	// (see NodeSocketIDLength).
+	SubscriptionDynamic SubscriptionMode = "dynamic"
+	// SubscriptionDynamicPrivate: like dynamic, socket rooms included.
+	SubscriptionDynamicPrivate SubscriptionMode = "dynamic-private"
+)
+
+// NodeSocketIDLength is the length of a Node socket id. In dynamic mode a
+// publisher sends a one-room broadcast to the room's channel unless the room has
+// this length, which Node's adapter takes for a socket id (whose room nobody
+// subscribes to).
+const NodeSocketIDLength = 20
+
+// ParseSubscriptionMode reads a mode by its name; "" is SubscriptionStatic.
+func ParseSubscriptionMode(s string) (SubscriptionMode, error) {
+	switch m := SubscriptionMode(s); m {
+	case "":
+		return SubscriptionStatic, nil
+	case SubscriptionStatic, SubscriptionDynamic, SubscriptionDynamicPrivate:
+		return m, nil
+	}
+	return "", fmt.Errorf("wire: unknown subscription mode %q (want static, dynamic or dynamic-private)", s)
+}
+
+// RoomChannel reports whether a one-room broadcast to room goes to the room's
+// channel in mode m: Node's rule, for publishers.
+func (m SubscriptionMode) RoomChannel(room string) bool {
+	switch m {
+	case SubscriptionDynamic:
+		return len(room) != NodeSocketIDLength
+	case SubscriptionDynamicPrivate:
+		return true
+	}
+	return false
+}
+
+// SubscribeRoom reports whether a server in mode m subscribes to the channel of
+// room, where socketRoom says that room is the id of one of its sockets. Node
+// skips socket rooms in dynamic mode; taskwire's server skips only those that
+// publishers send to the main channel (NodeSocketIDLength characters), since its
+// socket ids are longer and publishers following Node's rule send to their room
+// channel.
+func (m SubscriptionMode) SubscribeRoom(room string, socketRoom bool) bool {
+	switch m {
+	case SubscriptionDynamic:
+		return !socketRoom || len(room) != NodeSocketIDLength
+	case SubscriptionDynamicPrivate:
+		return true
+	}
+	return false
 }

@@ -29,7 +29,27 @@
 // # Sharded format
 //
 // Servers built on Node's createShardedAdapter (Redis 7 SPUBLISH/SSUBSCRIBE) use one
-// channel per namespace, socket.io#/#, plus one per server and optionally one per
-// room, and exchange a ClusterMessage: a JSON object {type, data, uid, nsp} whose
-// type is a MessageType, or a msgpack map of the same when the data holds binary.
+// main channel per namespace, <key>#<nsp>#, plus one per server for answers,
+// <key>#<nsp>#<uid>#, and in the dynamic subscription modes one per room,
+// <key>#<nsp>#<room># (see ShardedChannels and SubscriptionMode). They exchange a
+// ClusterMessage, {type, data, uid, nsp}, whose type is a MessageType: JSON, or a
+// msgpack map of the same keys when the data of a type that may carry binary
+// (broadcast, server-side emit and the answers) holds binary:
+//
+//	{"type":3,"data":{"packet":{"type":2,"data":["hello","world",1]},"opts":{"rooms":[],"except":[],"flags":{}}},"uid":"emitter","nsp":"/"}
+//
+// The packet of a broadcast carries no nsp there; receivers drop messages whose
+// nsp is not theirs, and their own messages by uid.
+//
+// # Values
+//
+// Event arguments follow one set of rules in every encoding (value.go): what a
+// client receives is what encoding/json shows for them (json tags, omitempty,
+// omitzero, string, embedded structs, MarshalJSON, MarshalText, json.RawMessage,
+// maps with sorted keys), except that []byte and [N]byte are binary and time.Time
+// a date. In msgpack they are written as notepack.io writes the equivalent
+// JavaScript value; in JSON as JSON.stringify writes it (dates as ISO strings,
+// NaN as null, and in classic requests binary as Node's Buffer objects). Normalize
+// gives the same values as the generic Go values a decoder returns, for a server's
+// local delivery.
 package wire

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -125,42 +126,43 @@ func (f *Flags) IsVolatile() bool { return f.Volatile != nil && *f.Volatile }
 // false turns compression off.
 func (f *Flags) ShouldCompress() bool { return f.Compress == nil || *f.Compress }
 
-func (f *Flags) encode(e *encoder) error {
-	var names [8]string
-	list := names[:0]
+// names returns the names of the flags that are set, in the order they were
+// first set, then the others in their standard order.
+func (f *Flags) names(buf []string) []string {
+	list := buf[:0]
 	for _, n := range f.order {
 		if _, ok := f.get(n); ok {
 			list = append(list, n)
 		}
 	}
 	for _, n := range flagNames {
-		if _, ok := f.get(n); !ok {
-			continue
-		}
-		seen := false
-		for _, m := range list {
-			if m == n {
-				seen = true
-				break
-			}
-		}
-		if !seen {
+		if _, ok := f.get(n); ok && !slices.Contains(list, n) {
 			list = append(list, n)
 		}
 	}
-	if err := e.enc.EncodeMapLen(len(list)); err != nil {
-		return err
+	return list
+}
+
+func (f *Flags) write(s sink) {
+	if f.order == nil && f.Volatile == nil && f.Compress == nil && f.Local == nil && f.Broadcast == nil &&
+		f.Binary == nil && f.Timeout == nil && f.ExpectSingleResponse == nil {
+		s.beginObject(0)
+		s.endObject()
+		return
 	}
+	var buf [8]string
+	list := f.names(buf[:])
+	s.beginObject(len(list))
 	for _, n := range list {
-		v, _ := f.get(n)
-		if err := e.str(n); err != nil {
-			return err
-		}
-		if err := e.value(v); err != nil {
-			return err
+		s.key(n)
+		switch v, _ := f.get(n); v := v.(type) {
+		case bool:
+			s.boolean(v)
+		case int64:
+			s.integer(v)
 		}
 	}
-	return nil
+	s.endObject()
 }
 
 func decodeFlags(m map[string]any) (Flags, error) {
@@ -217,81 +219,84 @@ type Broadcast struct {
 
 // EncodeBroadcast encodes the broadcast message [uid, packet, opts].
 func EncodeBroadcast(uid string, p *Packet, o *Opts) ([]byte, error) {
-	e := getEncoder()
-	if err := encodeBroadcast(e, uid, p, o); err != nil {
-		e.release()
+	w := getMP()
+	if err := writeBroadcast(w, uid, p, o); err != nil {
+		w.release()
 		return nil, err
 	}
-	return e.finish(), nil
+	return w.done(), nil
 }
 
-func encodeBroadcast(e *encoder, uid string, p *Packet, o *Opts) error {
-	if err := e.enc.EncodeArrayLen(3); err != nil {
-		return err
-	}
-	if err := e.str(uid); err != nil {
-		return err
-	}
-	if err := encodePacket(e, p); err != nil {
+func writeBroadcast(s sink, uid string, p *Packet, o *Opts) error {
+	s.beginArray(3)
+	s.str(uid)
+	if err := writePacket(s, p, true); err != nil {
 		return err
 	}
 	// Key order of Node's emitter: rooms, flags, except.
-	if err := e.enc.EncodeMapLen(3); err != nil {
-		return err
-	}
-	if err := e.str("rooms"); err != nil {
-		return err
-	}
-	if err := e.strings(o.Rooms); err != nil {
-		return err
-	}
-	if err := e.str("flags"); err != nil {
-		return err
-	}
-	if err := o.Flags.encode(e); err != nil {
-		return err
-	}
-	if err := e.str("except"); err != nil {
-		return err
-	}
-	return e.strings(o.Except)
+	s.beginObject(3)
+	s.key("rooms")
+	writeStrings(s, o.Rooms)
+	s.key("flags")
+	o.Flags.write(s)
+	s.key("except")
+	writeStrings(s, o.Except)
+	s.endObject()
+	s.endArray()
+	return nil
 }
 
-func encodePacket(e *encoder, p *Packet) error {
-	n := 3
+// writePacket writes {type, data, nsp, id}: nsp only when withNsp (cluster
+// adapters leave it out), id only when set.
+func writePacket(s sink, p *Packet, withNsp bool) error {
+	n := 2
+	if withNsp {
+		n++
+	}
 	if p.ID != nil {
 		n++
 	}
-	if err := e.enc.EncodeMapLen(n); err != nil {
+	s.beginObject(n)
+	s.key("type")
+	s.integer(int64(p.Type))
+	s.key("data")
+	if err := writeArgs(s, p.Data); err != nil {
 		return err
 	}
-	if err := e.str("type"); err != nil {
-		return err
-	}
-	if err := e.enc.EncodeInt(int64(p.Type)); err != nil {
-		return err
-	}
-	if err := e.str("data"); err != nil {
-		return err
-	}
-	if err := e.values(p.Data); err != nil {
-		return err
-	}
-	if err := e.str("nsp"); err != nil {
-		return err
-	}
-	if err := e.str(p.Nsp); err != nil {
-		return err
+	if withNsp {
+		s.key("nsp")
+		s.str(p.Nsp)
 	}
 	if p.ID != nil {
-		if err := e.str("id"); err != nil {
-			return err
-		}
-		if err := e.enc.EncodeUint(*p.ID); err != nil {
-			return err
+		s.key("id")
+		s.unsigned(*p.ID)
+	}
+	s.endObject()
+	return nil
+}
+
+// writeArgs writes event data (an array) by the value rules, naming the argument
+// that fails.
+func writeArgs(s sink, args []any) error {
+	s.beginArray(len(args))
+	for i, v := range args {
+		if err := writeValue(s, v, 1); err != nil {
+			if errors.Is(err, errBinary) {
+				return err
+			}
+			return fmt.Errorf("argument %d: %w", i, err)
 		}
 	}
+	s.endArray()
 	return nil
+}
+
+func writeStrings(s sink, list []string) {
+	s.beginArray(len(list))
+	for _, x := range list {
+		s.str(x)
+	}
+	s.endArray()
 }
 
 // ErrMalformed wraps every decoding failure, so callers can count them apart from

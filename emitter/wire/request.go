@@ -24,6 +24,7 @@ const (
 	RequestBroadcastAck         RequestType = 9 // response only
 )
 
+// String returns the name @socket.io/redis-adapter gives t (REMOTE_JOIN, ...).
 func (t RequestType) String() string {
 	names := [...]string{"SOCKETS", "ALL_ROOMS", "REMOTE_JOIN", "REMOTE_LEAVE", "REMOTE_DISCONNECT",
 		"REMOTE_FETCH", "SERVER_SIDE_EMIT", "BROADCAST", "BROADCAST_CLIENT_COUNT", "BROADCAST_ACK"}
@@ -59,167 +60,138 @@ type Request struct {
 	Room      string
 }
 
-// Field orders of Node's adapter and emitter, so the bytes match.
-type (
-	jsonOpts struct {
-		Rooms  []string `json:"rooms"`
-		Except []string `json:"except"`
+// writeOpts writes {rooms, except} (requests) or {rooms, except, flags} (the
+// opts of a broadcast or of a cluster message), arrays even when empty.
+func writeOpts(s sink, o *Opts, withFlags bool) {
+	n := 2
+	if withFlags {
+		n++
 	}
-	jsonJoin struct {
-		UID   string   `json:"uid,omitempty"`
-		Type  int      `json:"type"`
-		Opts  jsonOpts `json:"opts"`
-		Rooms []string `json:"rooms"`
+	s.beginObject(n)
+	var rooms, except []string
+	var flags Flags
+	if o != nil {
+		rooms, except, flags = o.Rooms, o.Except, o.Flags
 	}
-	jsonDisconnect struct {
-		UID   string   `json:"uid,omitempty"`
-		Type  int      `json:"type"`
-		Opts  jsonOpts `json:"opts"`
-		Close bool     `json:"close"`
+	s.key("rooms")
+	writeStrings(s, rooms)
+	s.key("except")
+	writeStrings(s, except)
+	if withFlags {
+		s.key("flags")
+		flags.write(s)
 	}
-	jsonServerSideEmit struct {
-		UID       string `json:"uid"`
-		RequestID string `json:"requestId,omitempty"`
-		Type      int    `json:"type"`
-		Data      []any  `json:"data"`
+	s.endObject()
+}
+
+// encodeJSON runs write on a JSON writer. Binary is written as Node's JSON.stringify
+// writes a Buffer, since Node sends these messages as JSON whatever they hold.
+func encodeJSON(write func(w *jsonWriter) error) ([]byte, error) {
+	w := getJSON(true)
+	if err := write(w); err != nil {
+		w.release()
+		return nil, err
 	}
-	jsonQuery struct {
-		UID       string    `json:"uid"`
-		RequestID string    `json:"requestId"`
-		Type      int       `json:"type"`
-		Rooms     []string  `json:"rooms,omitempty"`
-		Opts      *jsonOpts `json:"opts,omitempty"`
+	return w.done(), nil
+}
+
+// EncodeRequest encodes r as Node does: JSON for every type except BROADCAST, which
+// is a msgpack map because its packet may hold binary. Key orders are Node's, so
+// the bytes are those of @socket.io/redis-emitter and @socket.io/redis-adapter.
+func EncodeRequest(r *Request) ([]byte, error) {
+	switch r.Type {
+	case RequestRemoteJoin, RequestRemoteLeave, RequestRemoteDisconnect:
+		return encodeJSON(func(w *jsonWriter) error {
+			w.beginObject(4)
+			if r.UID != "" {
+				w.key("uid")
+				w.str(r.UID)
+			}
+			w.key("type")
+			w.integer(int64(r.Type))
+			w.key("opts")
+			writeOpts(w, r.Opts, false)
+			if r.Type == RequestRemoteDisconnect {
+				w.key("close")
+				w.boolean(r.Close)
+			} else {
+				w.key("rooms")
+				writeStrings(w, nonNil(r.Rooms))
+			}
+			w.endObject()
+			return nil
+		})
+	case RequestServerSideEmit:
+		if len(r.Data) == 0 {
+			return nil, fmt.Errorf("wire: SERVER_SIDE_EMIT needs an event name")
+		}
+		return encodeJSON(func(w *jsonWriter) error {
+			w.beginObject(4)
+			w.key("uid")
+			w.str(r.UID)
+			if r.RequestID != "" {
+				w.key("requestId")
+				w.str(r.RequestID)
+			}
+			w.key("type")
+			w.integer(int64(r.Type))
+			w.key("data")
+			if err := writeArgs(w, r.Data); err != nil {
+				return fmt.Errorf("wire: %w", err)
+			}
+			w.endObject()
+			return nil
+		})
+	case RequestSockets, RequestAllRooms, RequestRemoteFetch:
+		return encodeJSON(func(w *jsonWriter) error {
+			w.beginObject(5)
+			w.key("uid")
+			w.str(r.UID)
+			w.key("requestId")
+			w.str(r.RequestID)
+			w.key("type")
+			w.integer(int64(r.Type))
+			if len(r.Rooms) > 0 {
+				w.key("rooms")
+				writeStrings(w, r.Rooms)
+			}
+			if r.Type == RequestRemoteFetch {
+				w.key("opts")
+				writeOpts(w, r.Opts, false)
+			}
+			w.endObject()
+			return nil
+		})
+	case RequestBroadcast:
+		if r.Packet == nil || r.Opts == nil {
+			return nil, fmt.Errorf("wire: BROADCAST needs a packet and opts")
+		}
+		w := getMP()
+		w.beginObject(5)
+		w.key("uid")
+		w.str(r.UID)
+		w.key("requestId")
+		w.str(r.RequestID)
+		w.key("type")
+		w.integer(int64(r.Type))
+		w.key("packet")
+		if err := writePacket(w, r.Packet, true); err != nil {
+			w.release()
+			return nil, fmt.Errorf("wire: %w", err)
+		}
+		w.key("opts")
+		writeOpts(w, r.Opts, true)
+		w.endObject()
+		return w.done(), nil
 	}
-)
+	return nil, fmt.Errorf("wire: cannot encode request of type %v", r.Type)
+}
 
 func nonNil(ss []string) []string {
 	if ss == nil {
 		return []string{}
 	}
 	return ss
-}
-
-func optsJSON(o *Opts) jsonOpts {
-	if o == nil {
-		return jsonOpts{Rooms: []string{}, Except: []string{}}
-	}
-	return jsonOpts{Rooms: nonNil(o.Rooms), Except: nonNil(o.Except)}
-}
-
-// marshalJSON encodes v like JSON.stringify: no HTML escaping, U+2028 and U+2029
-// written as themselves, no trailing newline.
-func marshalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return unescapeLineSeparators(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
-}
-
-// unescapeLineSeparators replaces the escapes \u2028 and \u2029, which encoding/json
-// always writes, with the characters themselves, as JSON.stringify writes them. In
-// encoding/json's output every backslash starts an escape, so walking escape by
-// escape never mistakes an escaped backslash followed by "u2028" for one.
-func unescapeLineSeparators(b []byte) []byte {
-	if !bytes.Contains(b, []byte(`\u202`)) {
-		return b
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c != '\\' || i+1 >= len(b) {
-			out = append(out, c)
-			continue
-		}
-		if b[i+1] == 'u' && i+5 < len(b) && string(b[i+2:i+5]) == "202" && (b[i+5] == '8' || b[i+5] == '9') {
-			out = append(out, 0xe2, 0x80, 0xa8+(b[i+5]-'8'))
-			i += 5
-			continue
-		}
-		out = append(out, c, b[i+1])
-		i++
-	}
-	return out
-}
-
-// EncodeRequest encodes r as Node does: JSON for every type except BROADCAST, which
-// is a msgpack map because its packet may hold binary.
-func EncodeRequest(r *Request) ([]byte, error) {
-	switch r.Type {
-	case RequestRemoteJoin, RequestRemoteLeave:
-		return marshalJSON(jsonJoin{UID: r.UID, Type: int(r.Type), Opts: optsJSON(r.Opts), Rooms: nonNil(r.Rooms)})
-	case RequestRemoteDisconnect:
-		return marshalJSON(jsonDisconnect{UID: r.UID, Type: int(r.Type), Opts: optsJSON(r.Opts), Close: r.Close})
-	case RequestServerSideEmit:
-		if len(r.Data) == 0 {
-			return nil, fmt.Errorf("wire: SERVER_SIDE_EMIT needs an event name")
-		}
-		return marshalJSON(jsonServerSideEmit{UID: r.UID, RequestID: r.RequestID, Type: int(r.Type), Data: r.Data})
-	case RequestSockets, RequestAllRooms:
-		return marshalJSON(jsonQuery{UID: r.UID, RequestID: r.RequestID, Type: int(r.Type), Rooms: r.Rooms})
-	case RequestRemoteFetch:
-		o := optsJSON(r.Opts)
-		return marshalJSON(jsonQuery{UID: r.UID, RequestID: r.RequestID, Type: int(r.Type), Opts: &o})
-	case RequestBroadcast:
-		if r.Packet == nil || r.Opts == nil {
-			return nil, fmt.Errorf("wire: BROADCAST needs a packet and opts")
-		}
-		e := getEncoder()
-		if err := encodeBroadcastRequest(e, r); err != nil {
-			e.release()
-			return nil, err
-		}
-		return e.finish(), nil
-	}
-	return nil, fmt.Errorf("wire: cannot encode request of type %v", r.Type)
-}
-
-func encodeBroadcastRequest(e *encoder, r *Request) error {
-	if err := e.enc.EncodeMapLen(5); err != nil {
-		return err
-	}
-	for _, step := range []func() error{
-		func() error { return e.str("uid") },
-		func() error { return e.str(r.UID) },
-		func() error { return e.str("requestId") },
-		func() error { return e.str(r.RequestID) },
-		func() error { return e.str("type") },
-		func() error { return e.enc.EncodeInt(int64(r.Type)) },
-		func() error { return e.str("packet") },
-		func() error { return encodePacket(e, r.Packet) },
-		func() error { return e.str("opts") },
-		func() error { return encodeOptsMap(e, r.Opts) },
-	} {
-		if err := step(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// encodeOptsMap writes {rooms, except, flags} (the adapter's order).
-func encodeOptsMap(e *encoder, o *Opts) error {
-	if err := e.enc.EncodeMapLen(3); err != nil {
-		return err
-	}
-	if err := e.str("rooms"); err != nil {
-		return err
-	}
-	if err := e.strings(o.Rooms); err != nil {
-		return err
-	}
-	if err := e.str("except"); err != nil {
-		return err
-	}
-	if err := e.strings(o.Except); err != nil {
-		return err
-	}
-	if err := e.str("flags"); err != nil {
-		return err
-	}
-	return o.Flags.encode(e)
 }
 
 // DecodeRequest decodes a message read on the request channel: JSON when it starts
@@ -414,70 +386,89 @@ type Response struct {
 // EncodeResponse encodes r the way Node's adapter does for r.Type.
 func EncodeResponse(r *Response) ([]byte, error) {
 	switch r.Type {
-	case RequestSockets:
-		return marshalJSON(struct {
-			RequestID string   `json:"requestId"`
-			Sockets   []string `json:"sockets"`
-		}{r.RequestID, nonNil(r.SocketIDs)})
-	case RequestAllRooms:
-		return marshalJSON(struct {
-			RequestID string   `json:"requestId"`
-			Rooms     []string `json:"rooms"`
-		}{r.RequestID, nonNil(r.Rooms)})
+	case RequestSockets, RequestAllRooms:
+		return encodeJSON(func(w *jsonWriter) error {
+			w.beginObject(2)
+			w.key("requestId")
+			w.str(r.RequestID)
+			if r.Type == RequestSockets {
+				w.key("sockets")
+				writeStrings(w, nonNil(r.SocketIDs))
+			} else {
+				w.key("rooms")
+				writeStrings(w, nonNil(r.Rooms))
+			}
+			w.endObject()
+			return nil
+		})
 	case RequestRemoteFetch:
-		s := r.Sockets
-		if s == nil {
-			s = []SocketInfo{}
-		}
-		for i := range s {
-			s[i].Rooms = nonNil(s[i].Rooms)
-		}
-		return marshalJSON(struct {
-			RequestID string       `json:"requestId"`
-			Sockets   []SocketInfo `json:"sockets"`
-		}{r.RequestID, s})
-	case RequestServerSideEmit:
-		return marshalJSON(struct {
-			Type      int    `json:"type"`
-			RequestID string `json:"requestId"`
-			Data      any    `json:"data"`
-		}{int(r.Type), r.RequestID, r.Data})
-	case RequestBroadcastClientCount:
-		return marshalJSON(struct {
-			Type        int    `json:"type"`
-			RequestID   string `json:"requestId"`
-			ClientCount int64  `json:"clientCount"`
-		}{int(r.Type), r.RequestID, r.ClientCount})
+		return encodeJSON(func(w *jsonWriter) error {
+			w.beginObject(2)
+			w.key("requestId")
+			w.str(r.RequestID)
+			w.key("sockets")
+			return writeSockets(w, r.Sockets)
+		})
+	case RequestServerSideEmit, RequestBroadcastClientCount:
+		return encodeJSON(func(w *jsonWriter) error {
+			w.beginObject(3)
+			w.key("type")
+			w.integer(int64(r.Type))
+			w.key("requestId")
+			w.str(r.RequestID)
+			if r.Type == RequestServerSideEmit {
+				w.key("data")
+				if err := writeValue(w, r.Data, 1); err != nil {
+					return fmt.Errorf("wire: answer: %w", err)
+				}
+			} else {
+				w.key("clientCount")
+				w.integer(r.ClientCount)
+			}
+			w.endObject()
+			return nil
+		})
 	case RequestBroadcastAck:
-		e := getEncoder()
-		err := func() error {
-			if err := e.enc.EncodeMapLen(3); err != nil {
-				return err
-			}
-			if err := e.str("type"); err != nil {
-				return err
-			}
-			if err := e.enc.EncodeInt(int64(r.Type)); err != nil {
-				return err
-			}
-			if err := e.str("requestId"); err != nil {
-				return err
-			}
-			if err := e.str(r.RequestID); err != nil {
-				return err
-			}
-			if err := e.str("packet"); err != nil {
-				return err
-			}
-			return e.value(r.Packet)
-		}()
-		if err != nil {
-			e.release()
-			return nil, err
+		w := getMP()
+		w.beginObject(3)
+		w.key("type")
+		w.integer(int64(r.Type))
+		w.key("requestId")
+		w.str(r.RequestID)
+		w.key("packet")
+		if err := writeValue(w, r.Packet, 1); err != nil {
+			w.release()
+			return nil, fmt.Errorf("wire: answer: %w", err)
 		}
-		return e.finish(), nil
+		w.endObject()
+		return w.done(), nil
 	}
 	return nil, fmt.Errorf("wire: cannot encode response of type %v", r.Type)
+}
+
+// writeSockets writes the sockets of a REMOTE_FETCH or FETCH_SOCKETS_RESPONSE
+// answer and closes the enclosing object.
+func writeSockets(s sink, list []SocketInfo) error {
+	s.beginArray(len(list))
+	for _, x := range list {
+		s.beginObject(4)
+		s.key("id")
+		s.str(x.ID)
+		s.key("handshake")
+		if err := writeValue(s, x.Handshake, 2); err != nil {
+			return fmt.Errorf("wire: socket %s: handshake: %w", x.ID, err)
+		}
+		s.key("rooms")
+		writeStrings(s, nonNil(x.Rooms))
+		s.key("data")
+		if err := writeValue(s, x.Data, 2); err != nil {
+			return fmt.Errorf("wire: socket %s: data: %w", x.ID, err)
+		}
+		s.endObject()
+	}
+	s.endArray()
+	s.endObject()
+	return nil
 }
 
 // DecodedResponse is a response as read from the response channel. Responses to

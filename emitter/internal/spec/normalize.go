@@ -81,3 +81,44 @@ func normFloat(f float64) any {
 	}
 	return f
 }
+
+// AsJSON maps a spec value to what a JSON message carries for it, as
+// JSON.stringify writes it: dates become their ISO string (UTC, milliseconds), NaN
+// and ±Infinity become null, -0 becomes 0, and with buffers binary becomes Node's
+// {"type": "Buffer", "data": [bytes...]}.
+func AsJSON(v any, buffers bool) any {
+	switch v := v.(type) {
+	case []byte:
+		if !buffers {
+			return v
+		}
+		data := make([]any, len(v))
+		for i, c := range v {
+			data[i] = int64(c)
+		}
+		return map[string]any{"type": "Buffer", "data": data}
+	case time.Time:
+		return time.UnixMilli(v.UnixMilli()).UTC().Format("2006-01-02T15:04:05.000Z")
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		if v == 0 {
+			return 0.0
+		}
+		return v
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = AsJSON(x, buffers)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = AsJSON(x, buffers)
+		}
+		return out
+	}
+	return v
+}

@@ -7,6 +7,9 @@
 //	 "ops": [{"to": "r1"}, {"in": ["r2", "r3"]}, {"except": "x"}, {"volatile": true}, {"compress": false}],
 //	 "call": "emit", "args": ["event", 1, {"$bin": "AQID"}]}
 //
+// "sharded": true performs the call with a sharded emitter (Options.Sharded), and
+// "subscriptionMode" sets its Options.SubscriptionMode.
+//
 // call is emit, socketsJoin, socketsLeave, disconnectSockets or serverSideEmit; args
 // are the call's arguments (for emit and serverSideEmit the event name first). Values
 // are JSON plus the one-key forms {"$bin": base64}, {"$binpat": n},
@@ -61,6 +64,9 @@ const (
 type Spec struct {
 	// Key is the channel prefix; "" means the default.
 	Key string
+	// Sharded and SubscriptionMode are the emitter's options of those names.
+	Sharded          bool
+	SubscriptionMode string
 	// Nsp is the argument of Of, when HasNsp.
 	Nsp    string
 	HasNsp bool
@@ -79,12 +85,14 @@ type Spec struct {
 }
 
 type rawSpec struct {
-	Key    *string                      `json:"key"`
-	Nsp    *string                      `json:"nsp"`
-	Ops    []map[string]json.RawMessage `json:"ops"`
-	Call   string                       `json:"call"`
-	Args   []json.RawMessage            `json:"args"`
-	GoArgs string                       `json:"goArgs"`
+	Key              *string                      `json:"key"`
+	Sharded          bool                         `json:"sharded"`
+	SubscriptionMode string                       `json:"subscriptionMode"`
+	Nsp              *string                      `json:"nsp"`
+	Ops              []map[string]json.RawMessage `json:"ops"`
+	Call             string                       `json:"call"`
+	Args             []json.RawMessage            `json:"args"`
+	GoArgs           string                       `json:"goArgs"`
 }
 
 // Parse parses one spec.
@@ -95,7 +103,10 @@ func Parse(b []byte) (*Spec, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("spec: %w", err)
 	}
-	s := &Spec{Call: r.Call, GoArgs: r.GoArgs}
+	s := &Spec{Call: r.Call, GoArgs: r.GoArgs, Sharded: r.Sharded, SubscriptionMode: r.SubscriptionMode}
+	if s.SubscriptionMode != "" && !s.Sharded {
+		return nil, errors.New("spec: subscriptionMode needs sharded")
+	}
 	if r.Key != nil {
 		s.Key = *r.Key
 	}
@@ -330,7 +341,8 @@ func special(k string, m map[string]any) (any, error) {
 // Build returns the Emitter of s (New with s.Key, then Of when s has a namespace)
 // publishing through pub, and the operator its ops select (nil when it has none).
 func Build(pub emitter.Publisher, s *Spec) (*emitter.Emitter, *emitter.BroadcastOperator) {
-	em := emitter.New(pub, &emitter.Options{Key: s.Key})
+	em := emitter.New(pub, &emitter.Options{Key: s.Key, Sharded: s.Sharded,
+		SubscriptionMode: emitter.SubscriptionMode(s.SubscriptionMode)})
 	if s.HasNsp {
 		em = em.Of(s.Nsp)
 	}

@@ -57,6 +57,14 @@ type Config struct {
 	// response channel (<key>-response#<nsp>#<uid>#) instead of the shared one,
 	// like Node's option of that name. Node 8.x servers listen on both.
 	PublishOnSpecificResponseChannel bool
+	// Sharded selects the sharded mode (Redis 7 SPUBLISH/SSUBSCRIBE), compatible
+	// with Node's createShardedAdapter, instead of the classic pub/sub one; Key is
+	// then its channelPrefix. See ShardedAdapter.
+	Sharded bool
+	// SubscriptionMode is the subscriptionMode of the sharded mode; default
+	// wire.SubscriptionDynamic, Node's default. Every server of a cluster must use
+	// the same.
+	SubscriptionMode wire.SubscriptionMode
 	// Logger receives warnings and errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -81,6 +89,7 @@ type Builder struct {
 
 	mu       sync.Mutex
 	adapters map[*Adapter]struct{}
+	sharded  map[*ShardedAdapter]struct{}
 	closed   bool
 }
 
@@ -104,7 +113,14 @@ func New(cfg Config) (*Builder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Sharded && cfg.SubscriptionMode == "" {
+		cfg.SubscriptionMode = wire.SubscriptionDynamic
+	}
+	if _, err := wire.ParseSubscriptionMode(string(cfg.SubscriptionMode)); err != nil {
+		return nil, fmt.Errorf("redisadapter: %w", err)
+	}
 	return &Builder{
+		sharded:  map[*ShardedAdapter]struct{}{},
 		cfg:      cfg,
 		log:      &limitedLogger{logger: cfg.Logger, interval: logInterval, kinds: map[string]*logKind{}},
 		adapters: map[*Adapter]struct{}{},
@@ -123,8 +139,15 @@ func (b *Builder) Close() error {
 	for a := range b.adapters {
 		list = append(list, a)
 	}
+	shards := make([]*ShardedAdapter, 0, len(b.sharded))
+	for a := range b.sharded {
+		shards = append(shards, a)
+	}
 	b.mu.Unlock()
 	for _, a := range list {
+		a.Close()
+	}
+	for _, a := range shards {
 		a.Close()
 	}
 	return nil
@@ -134,6 +157,9 @@ func (b *Builder) Close() error {
 // RequestTimeout) until Redis confirmed it, so that a server that starts serving
 // right after receives what is published from then on.
 func (b *Builder) New(nsp socket.Namespace) socket.Adapter {
+	if b.cfg.Sharded {
+		return b.newSharded(nsp)
+	}
 	a := &Adapter{Adapter: socket.MakeAdapter(), b: b}
 	a.Prototype(a)
 	a.Construct(nsp)
@@ -267,7 +293,7 @@ func (a *Adapter) publishRequest(ctx context.Context, r *wire.Request) error {
 // the local flag is set, publishes it for the other servers.
 func (a *Adapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions) {
 	if isLocal(opts) || !a.valid {
-		a.Adapter.Broadcast(packet, opts)
+		broadcastLocal(a.Adapter, packet, opts)
 		return
 	}
 	payload, channel, err := a.encodeBroadcast(packet, opts)
@@ -276,7 +302,7 @@ func (a *Adapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions
 	}
 	// Local delivery first: it does not wait for Redis. It also encodes the
 	// packet for the clients, which changes it, so the wire form was made before.
-	a.Adapter.Broadcast(packet, opts)
+	broadcastLocal(a.Adapter, packet, opts)
 	if err == nil {
 		_ = a.publish(context.Background(), channel, payload)
 	}

@@ -139,10 +139,11 @@ func fromWireOpts(o *wire.Opts) *socket.BroadcastOptions {
 // normalizeArgs returns event data in the shapes both the wire codec and the
 // Socket.IO encoder handle the same way: binary as []byte, text readers as
 // strings, nested []any and map[string]any copied, and anything else (structs,
-// typed maps and slices, json.Marshaler, json.RawMessage) as the generic value its
-// JSON form decodes to, which is what a client would see had the event been sent
-// locally. Readers are consumed, so the caller must use the result for local
-// delivery too.
+// typed maps and slices, json.Marshaler, json.RawMessage) as wire.Normalize gives
+// it: the value rules the emitter encodes with too (what encoding/json shows,
+// except that []byte stays binary and time.Time a date), so a client receives the
+// same whether the event came from this server, another one or an emitter.
+// Readers are consumed, so the caller must use the result for local delivery too.
 func normalizeArgs(data any) ([]any, error) {
 	arr, ok := data.([]any)
 	if !ok {
@@ -193,48 +194,13 @@ func normalize(v any, depth int) (any, error) {
 		b, err := io.ReadAll(x)
 		return string(b), err
 	case json.RawMessage:
-		return fromJSON(x)
+		return wire.Normalize(x)
 	case interface{ Bytes() []byte }: // engine buffers, bytes.Buffer
 		return bytes.Clone(x.Bytes()), nil
 	case io.Reader:
 		return io.ReadAll(x)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return fromJSON(b)
-}
-
-func fromJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return numbers(v), nil
-}
-
-// numbers turns json.Number into int64 when integral, float64 otherwise.
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	}
-	return v
+	return wire.Normalize(v)
 }
 
 // redactedHeaders are never sent to other servers in REMOTE_FETCH answers: they

@@ -31,21 +31,20 @@ func (a *Adapter) start() {
 	for _, c := range channels {
 		want[c] = true
 	}
-	msgs := a.ps.ChannelWithSubscriptions(redis.WithChannelSize(channelSize))
-	go a.loop(msgs, want)
+	go a.loop(want)
 	go a.runServerSideEmits()
 }
 
 // loop handles every message in the order Redis delivered it, on one goroutine:
 // a join published before an event is applied before the event is delivered.
-func (a *Adapter) loop(msgs <-chan any, want map[string]bool) {
+func (a *Adapter) loop(want map[string]bool) {
 	defer close(a.loopDone)
 	confirmed := map[string]bool{}
-	for m := range msgs {
+	receive(a.ps, a.done, func(m any) {
 		switch m := m.(type) {
 		case *redis.Subscription:
 			if m.Kind != "subscribe" && m.Kind != "psubscribe" {
-				continue
+				return
 			}
 			a.b.stats.subscriptions.Add(1)
 			if want[m.Channel] && !confirmed[m.Channel] {
@@ -57,7 +56,7 @@ func (a *Adapter) loop(msgs <-chan any, want map[string]bool) {
 		case *redis.Message:
 			a.handle(m)
 		}
-	}
+	})
 }
 
 func (a *Adapter) runServerSideEmits() {
@@ -138,17 +137,22 @@ func (a *Adapter) onBroadcast(channel string, payload []byte) {
 			return
 		}
 	}
-	b, err := wire.DecodeBroadcast(payload)
+	lb, err := wire.DecodeLazyBroadcast(payload)
 	if err != nil {
 		a.malformed("broadcast", err, payload)
 		return
 	}
-	if b.UID == a.uid || b.Packet.Nsp != a.nspName {
+	if lb.UID == a.uid || lb.Nsp != a.nspName {
 		a.b.stats.ignored.Add(1)
 		return
 	}
+	o, err := outgoingFromWire(a.Adapter, lb)
+	if err != nil {
+		a.malformed("broadcast", err, payload)
+		return
+	}
 	a.b.stats.delivered.Add(1)
-	a.Adapter.Broadcast(toParserPacket(&b.Packet), fromWireOpts(&b.Opts))
+	deliverLocal(a.Adapter, o, target{rooms: lb.Opts.Rooms, except: lb.Opts.Except})
 }
 
 func toParserPacket(p *wire.Packet) *parser.Packet {
