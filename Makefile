@@ -3,13 +3,14 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 BIN ?= bin
 GO_MODULES := shared emitter server worker devtools
-# deploy/ (manifest tests with the kustomize and Kubernetes libraries) stays out of the
-# workspace so its dependencies never change what the binaries are built with.
-OFF_WORKSPACE := deploy
+# Modules kept out of the workspace so their dependencies never change what the
+# binaries are built with: deploy/ (manifest tests with the kustomize and Kubernetes
+# libraries) and bench/emitter (emitter benchmarks and Redis failure tests).
+OFF_WORKSPACE := deploy bench/emitter
 # Leaf modules that other projects import must also build and test outside the workspace.
 STANDALONE := emitter shared
 
-.PHONY: all build run run-cluster test test-go test-standalone test-e2e lint tidy clean
+.PHONY: all build run run-cluster test test-go test-standalone test-e2e lint tidy clean fuzz-short test-soak
 
 all: build
 
@@ -18,6 +19,7 @@ build:
 	go build -o $(BIN)/taskwire-server ./server/cmd/taskwire-server
 	go build -o $(BIN)/taskwire-worker ./worker/cmd/taskwire-worker
 	go build -o $(BIN)/taskwire-devredis ./devtools/cmd/taskwire-devredis
+	go build -o $(BIN)/taskwire-proxy ./devtools/cmd/taskwire-proxy
 
 run:
 	@scripts/run.sh
@@ -27,7 +29,7 @@ run-cluster:
 	@scripts/run-cluster.sh
 
 # Everything CI runs. Needs redis-server and Node.js.
-test: lint test-go test-standalone test-e2e test-web
+test: lint test-go test-standalone fuzz-short test-e2e test-web test-soak
 
 lint:
 	@out=$$(gofmt -l $(GO_MODULES) $(OFF_WORKSPACE)); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -37,6 +39,27 @@ lint:
 test-go:
 	@for m in $(GO_MODULES); do echo "== go test $$m"; (cd $$m && TASKWIRE_REQUIRE_REDIS=1 go test -count=1 ./...); done
 	@for m in $(OFF_WORKSPACE); do echo "== GOWORK=off go test $$m"; (cd $$m && GOWORK=off go test -count=1 ./...); done
+
+# Every fuzz target, each for FUZZTIME from its checked-in seeds (testdata/fuzz/):
+# module:package:target. A longer hunt: make fuzz-short FUZZTIME=10m.
+FUZZTIME ?= 3s
+FUZZ_TARGETS := \
+	emitter:./wire:FuzzDecode emitter:./wire:FuzzLazyBroadcast emitter:./wire:FuzzDecodeClusterMessage \
+	emitter:.:FuzzEncodeDecode \
+	server:./internal/redisadapter:FuzzClassicChannels server:./internal/redisadapter:FuzzShardedChannels \
+	server:./internal/taskctl:FuzzParseCreateRequest server:./internal/socketapi:FuzzRequest \
+	server:./internal/session:FuzzVerify \
+	shared:./tasks:FuzzParseParams shared:./tasks:FuzzDecodeMessage
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+		IFS=: read -r mod pkg name <<< "$$t"; \
+		echo "== fuzz $$mod $$pkg $$name ($(FUZZTIME))"; \
+		(cd $$mod && go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg) | grep -v '^fuzz: elapsed' ; \
+	done
+
+# The soak test in its short form (60 s; see bench/soak/README.md).
+test-soak: build
+	TASKWIRE_BIN_DIR=$(abspath $(BIN)) bench/soak/run --ci
 
 test-standalone:
 	@for m in $(STANDALONE); do echo "== GOWORK=off go test $$m"; (cd $$m && GOWORK=off go test -count=1 ./...); done

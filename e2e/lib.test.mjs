@@ -10,10 +10,11 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { buildBinaries, requireBinary } from './lib/build.mjs';
-import { closeAll, connect, connectNamespace } from './lib/client.mjs';
+import { closeAll, connect, connectNamespace, toBuffer } from './lib/client.mjs';
 import { startEmitterDriver, startNodeServer } from './lib/nodeio.mjs';
 import { freePort, killAll, spawnProcess, waitForHttp, withTimeout } from './lib/proc.mjs';
 import { redisCommand, startRedis } from './lib/redis.mjs';
+import { startTcpProxy } from './lib/tcpproxy.mjs';
 
 after(async () => {
   closeAll();
@@ -126,6 +127,50 @@ describe('redis', () => {
     await assert.rejects(redisCommand(r.port, ['PING'], { timeoutMs: 1_000 }), /ECONNREFUSED/);
     assert.throws(() => process.kill(pid, 0), 'the first redis-server is still running');
   });
+
+  it('with an append-only file, a restart (after downMs) keeps the data', async (t) => {
+    const r = await startRedis({ t, extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+    assert.equal(await r.command('SET', 'k', 'v'), '+OK');
+    const started = Date.now();
+    await r.restart({ downMs: 300 });
+    assert.ok(Date.now() - started >= 300, 'stayed down for downMs');
+    assert.equal(await r.command('GET', 'k'), '$1', 'the data did not survive');
+    await assert.rejects(r.command('NOSUCHCOMMAND'), /redis: ERR unknown command/);
+  });
+});
+
+describe('tcpproxy', () => {
+  it('spreads connections over its backends, follows setBackends, and holds websocket upgrades', async (t) => {
+    const servers = [];
+    for (const name of ['one', 'two']) {
+      const srv = http.createServer((req, res) => res.end(name));
+      srv.on('upgrade', (req, sock) => sock.end('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+      await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+      t.after(() => srv.close());
+      servers.push(srv);
+    }
+    const [p1, p2] = servers.map((s) => s.address().port);
+    const proxy = await startTcpProxy({ backends: [p1, p2], holdWebsocketMs: 300, t });
+    const get = async () => (await fetch(proxy.url, { headers: { Connection: 'close' } })).text();
+    assert.deepEqual([await get(), await get(), await get()], ['one', 'two', 'one']);
+    proxy.setBackends([p2]);
+    assert.equal(await get(), 'two');
+    const started = Date.now();
+    const upgraded = await new Promise((resolve, reject) => {
+      const req = http.request(proxy.url, { headers: { Connection: 'Upgrade', Upgrade: 'websocket' } });
+      req.on('upgrade', (res, sock) => {
+        sock.destroy();
+        resolve(res.statusCode);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(upgraded, 101);
+    assert.ok(Date.now() - started >= 300, 'the upgrade was held back');
+    assert.deepEqual(proxy.connections.map((c) => [c.backend, c.websocket]),
+      [[p1, false], [p2, false], [p1, false], [p2, false], [p2, true]]);
+    await proxy.close();
+  });
 });
 
 describe('client and Node reference processes', () => {
@@ -157,6 +202,18 @@ describe('client and Node reference processes', () => {
       /connect to .* failed/);
     await assert.rejects(drv.perform({ call: 'emit', args: ['connect'] }), /reserved event name/);
     await drv.perform({ call: 'emit', args: ['still-works'] });
+
+    // Cluster operations performed by the Node server, and waitFor with several names.
+    const found = await srv.command({ op: 'fetchSockets', in: 'a' });
+    assert.deepEqual(found.sockets.map((x) => x.id), [ws.id]);
+    await srv.command({ op: 'socketsJoin', in: poll.id, rooms: ['b'] });
+    const mark = poll.recorder.mark();
+    await srv.command({ op: 'emit', to: 'b', args: ['bee', { $bin: 'AQI=' }] });
+    const got = await poll.recorder.waitFor(['nope', 'bee'], () => true, 5_000, { since: mark });
+    assert.equal(got.event, 'bee');
+    assert.equal(toBuffer(got.args[0]).toString('base64'), 'AQI=');
+    await assert.rejects(srv.command({ op: 'explode' }), /node-server lib: explode: unknown op "explode"/);
+    await assert.rejects(poll.recorder.waitFor(['x', 'y'], () => true, 50), /no 'x' or 'y' event matching within 50 ms/);
   });
 });
 

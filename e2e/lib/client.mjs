@@ -116,6 +116,33 @@ export function closeAll() {
 }
 
 /**
+ * closeAllAndWait closes every socket like closeAll and resolves once their
+ * connections are closed (for long-polling: once the close packet went out), or
+ * after timeoutMs, so that the servers know before they are stopped.
+ *
+ * @param {number} [timeoutMs]
+ * @returns {Promise<void>}
+ */
+export async function closeAllAndWait(timeoutMs = 2_000) {
+  const engines = new Set([...open].map((s) => s.io.engine).filter((e) => e && e.readyState === 'open'));
+  // A websocket is closed when the engine says so; long-polling sends a close packet
+  // with a POST, done when its transport drains.
+  const closed = [...engines].map((e) => new Promise((resolve) => {
+    if (e.transport?.name === 'polling') e.transport.once('drain', resolve);
+    else e.once('close', resolve);
+  }));
+  closeAll();
+  let timer;
+  await Promise.race([
+    Promise.all(closed),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/**
  * @typedef {object} RecordedEvent
  * @property {string} event  the event name; 'connect', 'disconnect', 'connect_error'
  *   for the socket's own events, and 'io:close', 'io:error', 'io:reconnect'... for
@@ -200,19 +227,21 @@ export class Recorder {
   }
 
   /**
-   * waitFor resolves with the first event named event whose args satisfy predicate
+   * waitFor resolves with the first event named event (or any of the names, when
+   * event is an array) whose args satisfy predicate
    * (default: any), among those already recorded from position since (default 0)
    * and those still to come. It rejects after timeoutMs with a message that lists
    * what was received.
    *
-   * @param {string} event
+   * @param {string | string[]} event
    * @param {(...args: any[]) => boolean} [predicate]
    * @param {number} [timeoutMs]
    * @param {{since?: number, label?: string}} [opts]  label names the socket in messages
    * @returns {Promise<RecordedEvent>}
    */
   waitFor(event, predicate = () => true, timeoutMs = 5_000, { since = 0, label } = {}) {
-    const match = (e) => e.seq >= since && e.event === event && predicate(...e.args);
+    const names = Array.isArray(event) ? event : [event];
+    const match = (e) => e.seq >= since && names.includes(e.event) && predicate(...e.args);
     const found = this.events.find(match);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
@@ -229,7 +258,7 @@ export class Recorder {
           .map((e) => `${e.event} ${safeJSON(e.args)}`)
           .slice(-20)
           .join('\n    ');
-        reject(new Error(`${who}: no '${event}' event matching within ${timeoutMs} ms; ` +
+        reject(new Error(`${who}: no '${names.join("' or '")}' event matching within ${timeoutMs} ms; ` +
           `received since mark ${since}:\n    ${got || '(nothing)'}`));
       }, timeoutMs);
       this._waiters.add(waiter);

@@ -20,6 +20,10 @@ const nodeDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..',
  *   resolves with the first reported fact (see node/sio-server.mjs: connection,
  *   join-room, leave-room, disconnect, server-side) satisfying pred
  * @property {() => number} mark  position in its output, for waitEvent's since
+ * @property {(cmd: object, opts?: {timeoutMs?: number}) => Promise<any>} command
+ *   performs a cluster operation (see node/sio-server.mjs: emit, socketsJoin,
+ *   socketsLeave, disconnectSockets, fetchSockets) and resolves with its value;
+ *   rejects with the server's error
  * @property {() => Promise<void>} stop
  */
 
@@ -29,17 +33,23 @@ const nodeDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..',
  * listens with its adapter subscribed.
  *
  * @param {{redisUrl: string, name?: string, key?: string, serverEvents?: string[],
+ *   adapter?: 'classic' | 'sharded', subscriptionMode?: 'static' | 'dynamic' | 'dynamic-private',
  *   timeoutMs?: number, t?: {after: (fn: () => any) => void}}} opts
- *   serverEvents: serverSideEmit event names it reports
+ *   serverEvents: serverSideEmit event names it reports; adapter 'sharded' runs
+ *   createShardedAdapter (key is its channelPrefix) with subscriptionMode (default:
+ *   the adapter's, dynamic)
  * @returns {Promise<NodeServer>}
  */
-export async function startNodeServer({ redisUrl, name = 'sio', key, serverEvents = [], timeoutMs = 15_000, t }) {
+export async function startNodeServer({ redisUrl, name = 'sio', key, serverEvents = [], adapter, subscriptionMode, timeoutMs = 15_000, t }) {
   const proc = spawnProcess(process.execPath, [path.join(nodeDir, 'sio-server.mjs')], {
     name: `node-server ${name}`,
-    env: { REDIS_URL: redisUrl, NAME: name, PORT: '0', ADAPTER_KEY: key, SERVER_EVENTS: serverEvents.join(',') },
+    env: { REDIS_URL: redisUrl, NAME: name, PORT: '0', ADAPTER_KEY: key, SERVER_EVENTS: serverEvents.join(','),
+      ADAPTER: adapter, SUBSCRIPTION_MODE: subscriptionMode },
+    stdin: true,
     t,
   });
   const [, port] = await proc.waitForLine(/^listening (\d+)$/, timeoutMs);
+  let n = 0;
   return {
     name,
     port: Number(port),
@@ -52,6 +62,18 @@ export async function startNodeServer({ redisUrl, name = 'sio', key, serverEvent
         const ev = JSON.parse(text.slice(6));
         return pred(ev) ? ev : null;
       }, ms, { since, what: `event: ${what}`, stream: 'stdout' });
+    },
+    async command(cmd, { timeoutMs: ms = 10_000 } = {}) {
+      const id = ++n;
+      const since = proc.mark();
+      proc.write(`${JSON.stringify({ ...cmd, n: id })}\n`);
+      const res = await proc.waitForLine((text) => {
+        if (!text.startsWith('result ')) return null;
+        const r = JSON.parse(text.slice(7));
+        return r.n === id ? r : null;
+      }, ms, { since, stream: 'stdout', what: `the result of ${JSON.stringify(cmd).slice(0, 200)}` });
+      if (!res.ok) throw new Error(`node-server ${name}: ${cmd.op}: ${res.error}`);
+      return res.value;
     },
     stop: () => proc.kill().then(() => {}),
   };

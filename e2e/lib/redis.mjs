@@ -76,7 +76,10 @@ export function redisCommand(port, args, { host = '127.0.0.1', timeoutMs = 2_000
  * @property {string} url   redis://127.0.0.1:<port>/0
  * @property {number} pid   the redis-server's pid (changes after restart)
  * @property {() => Promise<void>} stop     kill it (SIGKILL; idempotent)
- * @property {() => Promise<void>} restart  stop, then start again on the same port, empty
+ * @property {(opts?: {downMs?: number}) => Promise<void>} restart  stop (SIGKILL), stay down
+ *   downMs (default 0: the length of the outage, not a synchronisation), then start again
+ *   on the same port and directory: empty, unless it runs with --appendonly yes (then it
+ *   loads its append-only file, as a production Redis would)
  * @property {(ms: number) => Promise<void>} pause  CLIENT PAUSE ms ALL: every command (even
  *   CLIENT UNPAUSE) blocks until ms have passed; connections stay open
  * @property {(...args: string[]) => Promise<string>} command  one command, raw first reply line
@@ -86,6 +89,8 @@ export function redisCommand(port, args, { host = '127.0.0.1', timeoutMs = 2_000
 /**
  * startRedis starts a redis-server on a free 127.0.0.1 port with no persistence
  * (--save '' --appendonly no, a temporary --dir) and resolves once it answers PING.
+ * extraArgs come last, so ['--appendonly', 'yes', '--appendfsync', 'always'] turns
+ * persistence on (the directory outlives restarts).
  *
  * Options: extraArgs (more command-line arguments, e.g. ['--maxmemory', '10mb']),
  * timeoutMs (how long to wait for it to be ready, default 10 s), t (a node:test
@@ -157,8 +162,9 @@ export async function startRedis({ extraArgs = [], timeoutMs = 10_000, t } = {})
       proc = null;
       if (p) await p.kill('SIGKILL');
     },
-    async restart() {
+    async restart({ downMs = 0 } = {}) {
       await server.stop();
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       let err;
       for (let i = 0; i < 50; i++) {
         try {

@@ -13,6 +13,10 @@ type Progress struct {
 	Stage   string  `json:"stage"`
 	// EtaSeconds is the estimated time left, when known.
 	EtaSeconds *float64 `json:"etaSeconds,omitempty"`
+	// EmittedAt is when the event was published, in Unix milliseconds, when the
+	// publisher says (taskwire's workers do). Servers measure with it how long
+	// events take to reach sockets.
+	EmittedAt int64 `json:"emittedAt,omitempty"`
 }
 
 // Completed is the payload of TaskCompleted.
@@ -23,6 +27,10 @@ type Completed struct {
 	ResultURL string `json:"resultUrl"`
 	Rows      int64  `json:"rows"`
 	Bytes     int64  `json:"bytes"`
+	// EmittedAt is when the event was published, in Unix milliseconds, when the
+	// publisher says (taskwire's workers do). Servers measure with it how long
+	// events take to reach sockets.
+	EmittedAt int64 `json:"emittedAt,omitempty"`
 }
 
 // Failed is the payload of TaskFailed.
@@ -30,12 +38,20 @@ type Failed struct {
 	TaskID string          `json:"taskId"`
 	Seq    int64           `json:"seq"`
 	Error  tasks.ErrorInfo `json:"error"`
+	// EmittedAt is when the event was published, in Unix milliseconds, when the
+	// publisher says (taskwire's workers do). Servers measure with it how long
+	// events take to reach sockets.
+	EmittedAt int64 `json:"emittedAt,omitempty"`
 }
 
 // Cancelled is the payload of TaskCancelled.
 type Cancelled struct {
 	TaskID string `json:"taskId"`
 	Seq    int64  `json:"seq"`
+	// EmittedAt is when the event was published, in Unix milliseconds, when the
+	// publisher says (taskwire's workers do). Servers measure with it how long
+	// events take to reach sockets.
+	EmittedAt int64 `json:"emittedAt,omitempty"`
 }
 
 // State is the payload of TaskState: the task record as the owner sees it.

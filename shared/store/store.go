@@ -6,6 +6,8 @@
 //
 //	taskwire:task:<id>            hash   the task record (tasks.Record.Fields), TTL
 //	taskwire:user:<owner>:tasks   zset   recent task ids of one identity, by creation time
+//	taskwire:user:<owner>:active  set    ids of one identity's active tasks (CreateLimited)
+//	taskwire:user:<owner>:create-rate hash token bucket of one identity's task creations (Allow)
 //	taskwire:result:<id>          list   the result: a gzip stream cut into chunks, TTL
 //	taskwire:result:<id>:<n>      list   the result being written by attempt n
 //	taskwire:queue                stream the task queue (field "task": tasks.Message JSON)

@@ -20,6 +20,12 @@ export interface Progress {
   stage: string;
   /** EtaSeconds is the estimated time left, when known. */
   etaSeconds?: number;
+  /**
+   * EmittedAt is when the event was published, in Unix milliseconds, when the
+   * publisher says (taskwire's workers do). Servers measure with it how long
+   * events take to reach sockets.
+   */
+  emittedAt?: number;
 }
 
 /** Completed is the payload of TaskCompleted. */
@@ -30,6 +36,12 @@ export interface Completed {
   resultUrl: string;
   rows: number;
   bytes: number;
+  /**
+   * EmittedAt is when the event was published, in Unix milliseconds, when the
+   * publisher says (taskwire's workers do). Servers measure with it how long
+   * events take to reach sockets.
+   */
+  emittedAt?: number;
 }
 
 /** Failed is the payload of TaskFailed. */
@@ -37,6 +49,12 @@ export interface Failed {
   taskId: string;
   seq: number;
   error: TaskErrorInfo;
+  /**
+   * EmittedAt is when the event was published, in Unix milliseconds, when the
+   * publisher says (taskwire's workers do). Servers measure with it how long
+   * events take to reach sockets.
+   */
+  emittedAt?: number;
 }
 
 /** ErrorInfo says why a task failed. */
@@ -51,6 +69,12 @@ export interface TaskErrorInfo {
 export interface Cancelled {
   taskId: string;
   seq: number;
+  /**
+   * EmittedAt is when the event was published, in Unix milliseconds, when the
+   * publisher says (taskwire's workers do). Servers measure with it how long
+   * events take to reach sockets.
+   */
+  emittedAt?: number;
 }
 
 /**

@@ -26,6 +26,7 @@ import (
 
 	"github.com/taskwire/taskwire/server/internal/config"
 	"github.com/taskwire/taskwire/server/internal/httpapi"
+	"github.com/taskwire/taskwire/server/internal/metrics"
 	"github.com/taskwire/taskwire/server/internal/realtime"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/socketapi"
@@ -73,20 +74,29 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 	defer rdb.Close()
 	st := store.New(rdb, &store.Options{Prefix: cfg.Prefix, TTL: cfg.TaskTTL})
 
+	mets := metrics.New(nil)
 	var sockets socketapi.Handlers
 	rt, err := realtime.New(ctx, realtime.Config{
-		Redis:          rdb,
-		Key:            cfg.SocketIOKey,
-		Authenticate:   signer.Verify,
-		CookieName:     session.CookieName,
-		AllowedOrigins: cfg.AllowedOrigins,
-		OnConnection:   func(s *socket.Socket, identity string) { sockets.Register(s, identity) },
-		Logger:         log,
+		Redis:             rdb,
+		Key:               cfg.SocketIOKey,
+		Sharded:           cfg.SocketIOAdapter == "sharded",
+		SubscriptionMode:  cfg.SocketIOSubscriptionMode,
+		Authenticate:      signer.Verify,
+		CookieName:        session.CookieName,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		MaxHttpBufferSize: cfg.SocketIOMaxMessageBytes,
+		MaxConnections:    cfg.MaxConnections,
+		OnConnection:      func(s *socket.Socket, identity string) { sockets.Register(s, identity) },
+		Logger:            log,
+		Observer:          mets,
 	})
 	if err != nil {
 		return fmt.Errorf("realtime: %w", err)
 	}
-	tasks := taskctl.New(taskctl.Config{Store: st, Joiner: rt, Key: cfg.SocketIOKey, MaxAttempts: cfg.MaxAttempts, Logger: log})
+	mets.Watch(rt.Stats)
+	tasks := taskctl.New(taskctl.Config{Store: st, Joiner: rt, Key: cfg.SocketIOKey, Sharded: cfg.SocketIOAdapter == "sharded",
+		MaxAttempts: cfg.MaxAttempts, Logger: log,
+		CreateRate: cfg.TaskCreateRate, CreateBurst: cfg.TaskCreateBurst, MaxActive: cfg.MaxActiveTasks})
 	sockets = socketapi.Handlers{Tasks: tasks, Logger: log}
 
 	static := web.Handler()
@@ -108,10 +118,21 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 			}
 			return nil
 		},
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Logger:       log,
+		Metrics:        mets.Handler(),
+		Observer:       mets,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		AllowedOrigins: cfg.AllowedOrigins,
+		TrustProxy:     cfg.TrustProxy,
+		Logger:         log,
 	})
 
+	if cfg.PprofAddr != "" {
+		closePprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return fmt.Errorf("pprof: %w", err)
+		}
+		defer closePprof()
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

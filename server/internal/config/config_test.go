@@ -54,3 +54,41 @@ func TestErrorsReportedTogether(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofAddr(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.PprofAddr != "" {
+		t.Fatalf("default: %q, %v (want off)", c.PprofAddr, err)
+	}
+	c, err = Load(env(map[string]string{"PPROF_ADDR": "127.0.0.1:6060"}))
+	if err != nil || c.PprofAddr != "127.0.0.1:6060" {
+		t.Fatalf("set: %q, %v", c.PprofAddr, err)
+	}
+	if _, err := Load(env(map[string]string{"PPROF_ADDR": "6060"})); err == nil || !strings.Contains(err.Error(), "PPROF_ADDR") {
+		t.Fatalf("bad value: %v", err)
+	}
+}
+
+func TestSocketIOAdapter(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.SocketIOAdapter != "classic" || c.SocketIOSubscriptionMode != "" {
+		t.Fatalf("default: %q %q %v", c.SocketIOAdapter, c.SocketIOSubscriptionMode, err)
+	}
+	c, err = Load(env(map[string]string{"SOCKETIO_ADAPTER": "sharded"}))
+	if err != nil || c.SocketIOAdapter != "sharded" || c.SocketIOSubscriptionMode != "dynamic" {
+		t.Fatalf("sharded: %q %q %v", c.SocketIOAdapter, c.SocketIOSubscriptionMode, err)
+	}
+	c, err = Load(env(map[string]string{"SOCKETIO_ADAPTER": "sharded", "SOCKETIO_SUBSCRIPTION_MODE": "static"}))
+	if err != nil || c.SocketIOSubscriptionMode != "static" {
+		t.Fatalf("static: %q %v", c.SocketIOSubscriptionMode, err)
+	}
+	for _, bad := range []map[string]string{
+		{"SOCKETIO_ADAPTER": "streams"},
+		{"SOCKETIO_ADAPTER": "sharded", "SOCKETIO_SUBSCRIPTION_MODE": "sometimes"},
+		{"SOCKETIO_SUBSCRIPTION_MODE": "static"},
+	} {
+		if _, err := Load(env(bad)); err == nil || !strings.Contains(err.Error(), "SOCKETIO_") {
+			t.Errorf("%v: err = %v", bad, err)
+		}
+	}
+}

@@ -8,6 +8,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -32,10 +35,41 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics when not nil.
 	Metrics http.Handler
+	// Observer, when set, is told about every request and every accepted task
+	// (for metrics).
+	Observer Observer
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// AllowedOrigins are the browser origins ("https://app.example.com") that may
+	// call the API cross-origin, with credentials (cookies); "*" allows any origin
+	// without credentials (bearer tokens only). Empty: same origin only. A
+	// request that changes something (not GET, HEAD or OPTIONS) from an origin that
+	// is neither the server's own nor allowed is refused with 403, so another site
+	// cannot act with the user's cookie.
+	AllowedOrigins []string
+	// TrustProxy believes X-Forwarded-Proto: a request that a proxy received over
+	// HTTPS gets a Secure session cookie. Set it only behind a proxy that sets the
+	// header (clients can send it too).
+	TrustProxy bool
+	Logger     *slog.Logger
 }
+
+// Observer is told what the API does, for metrics. Its methods must be quick and
+// safe for concurrent use.
+type Observer interface {
+	// Request is called once a request was answered: its method (one of the
+	// standard ones, else "OTHER"), the route it matched ("/api/v1/tasks/:id";
+	// RouteOther when none), the status and how long it took. Socket.IO
+	// requests (route "/socket.io/*any") may last as long as their long-poll or
+	// WebSocket connection.
+	Request(method, route string, status int, d time.Duration)
+	// TaskEnqueued is called for every task accepted and queued, with its kind.
+	TaskEnqueued(kind string)
+}
+
+// RouteOther is the route of requests that matched none (the web app's files,
+// unknown paths).
+const RouteOther = "other"
 
 // NewRouter returns the HTTP handler of the server.
 func NewRouter(d Deps) *gin.Engine {
@@ -51,7 +85,10 @@ func NewRouter(d Deps) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(h.recover, h.accessLog)
+	if d.Observer != nil {
+		r.Use(h.observe) // outermost: it sees the 500 that recover writes
+	}
+	r.Use(h.recover, h.accessLog, h.cors)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
@@ -85,6 +122,64 @@ func NewRouter(d Deps) *gin.Engine {
 		d.Static.ServeHTTP(c.Writer, c.Request)
 	})
 	return r
+}
+
+// cors answers the preflights of allowed origins, adds the CORS headers to their
+// requests, and refuses requests with side effects from other origins (see
+// Deps.AllowedOrigins), for the API (/api/...; Socket.IO has its own).
+// Same-origin requests and those without an Origin header (not from a browser)
+// pass untouched.
+func (h *handlers) cors(c *gin.Context) {
+	origin := c.GetHeader("Origin")
+	if origin == "" || !isAPI(c.Request.URL.Path) || sameOrigin(origin, c.Request.Host) {
+		c.Next()
+		return
+	}
+	c.Writer.Header().Add("Vary", "Origin")
+	anyOrigin, listed := false, false
+	for _, o := range h.AllowedOrigins {
+		switch {
+		case o == "*":
+			anyOrigin = true
+		case strings.EqualFold(strings.TrimSuffix(o, "/"), origin):
+			listed = true
+		}
+	}
+	preflight := c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != ""
+	if !listed && !anyOrigin {
+		if preflight || !safeMethod(c.Request.Method) {
+			writeError(c, http.StatusForbidden, "origin_not_allowed", "requests from origin "+strconv.Quote(origin)+" are not allowed")
+			return
+		}
+		c.Next() // no CORS headers: the browser keeps the answer from the page
+		return
+	}
+	hd := c.Writer.Header()
+	if listed {
+		hd.Set("Access-Control-Allow-Origin", origin)
+		hd.Set("Access-Control-Allow-Credentials", "true")
+	} else {
+		hd.Set("Access-Control-Allow-Origin", "*")
+	}
+	if preflight {
+		hd.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+		hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		hd.Set("Access-Control-Max-Age", "600")
+		c.AbortWithStatus(http.StatusNoContent)
+		return
+	}
+	hd.Set("Access-Control-Expose-Headers", "Location, Retry-After, Content-Disposition")
+	c.Next()
+}
+
+// sameOrigin reports whether origin names host (the request's Host header).
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 func isAPI(path string) bool {
@@ -128,6 +223,27 @@ func (h *handlers) accessLog(c *gin.Context) {
 		slog.Int("status", c.Writer.Status()),
 		slog.Duration("duration", time.Since(start)),
 	)
+}
+
+// observe reports every request to the Observer.
+func (h *handlers) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = RouteOther
+	}
+	h.Observer.Request(methodLabel(c.Request.Method), route, c.Writer.Status(), time.Since(start))
+}
+
+// methodLabel bounds the methods reported: clients can send any token.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
 }
 
 func (h *handlers) ready(c *gin.Context) {

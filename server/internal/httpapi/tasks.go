@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -47,14 +48,25 @@ func (h *handlers) session(c *gin.Context) {
 		MaxAge:   365 * 24 * 3600,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
-		Secure:   isTLS(c.Request),
+		Secure:   h.isTLS(c.Request),
 	})
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"token": token})
 }
 
-func isTLS(r *http.Request) bool {
-	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+// isTLS reports whether the client reached us over TLS: directly, or through a
+// proxy that says so in X-Forwarded-Proto, which is believed only with TrustProxy
+// (any client can send the header).
+func (h *handlers) isTLS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !h.TrustProxy {
+		return false
+	}
+	// A chain of proxies appends: the first value is what the client used.
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
 // identify resolves the caller's identity or answers 401.
@@ -97,6 +109,9 @@ func (h *handlers) createTask(c *gin.Context) {
 	if err != nil {
 		h.taskError(c, err)
 		return
+	}
+	if h.Observer != nil {
+		h.Observer.TaskEnqueued(string(rec.Kind))
 	}
 	c.Header("Location", "/api/v1/tasks/"+rec.ID)
 	c.JSON(http.StatusAccepted, gin.H{"id": rec.ID, "state": rec.State})
@@ -169,6 +184,13 @@ func (h *handlers) getResult(c *gin.Context) {
 	}
 }
 
+func rateLimitMessage(rl *taskctl.RateLimitError, secs int) string {
+	if rl == nil {
+		return fmt.Sprintf("too many tasks started; retry in %d s", secs)
+	}
+	return fmt.Sprintf("too many tasks started: at most %g per second (%d at once) per session; retry in %d s", rl.Rate, rl.Burst, secs)
+}
+
 // taskError maps service errors to HTTP answers.
 func (h *handlers) taskError(c *gin.Context, err error) {
 	var ve *tasks.ValidationError
@@ -185,6 +207,21 @@ func (h *handlers) taskError(c *gin.Context, err error) {
 		writeError(c, http.StatusConflict, "no_result", "the task did not complete, so it has no result")
 	case errors.Is(err, taskctl.ErrResultGone):
 		writeError(c, http.StatusGone, "result_expired", "the result is no longer available")
+	case errors.Is(err, taskctl.ErrRateLimited):
+		var rl *taskctl.RateLimitError
+		secs := 1
+		if errors.As(err, &rl) {
+			secs = max(1, int(math.Ceil(rl.RetryAfter.Seconds())))
+		}
+		c.Header("Retry-After", strconv.Itoa(secs))
+		writeError(c, http.StatusTooManyRequests, "rate_limited", rateLimitMessage(rl, secs))
+	case errors.Is(err, taskctl.ErrTooManyActive):
+		msg := "too many of your tasks are queued or running; wait for one to finish or cancel one"
+		var al *taskctl.ActiveLimitError
+		if errors.As(err, &al) {
+			msg = fmt.Sprintf("%d of your tasks are queued or running, the most allowed at once is %d; wait for one to finish or cancel one", al.Active, al.Max)
+		}
+		writeError(c, http.StatusTooManyRequests, "too_many_active_tasks", msg)
 	case errors.Is(err, taskctl.ErrUnavailable):
 		c.Header("Retry-After", "1")
 		writeError(c, http.StatusServiceUnavailable, "unavailable", "the task store is unavailable; try again")

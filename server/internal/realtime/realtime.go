@@ -23,6 +23,7 @@ import (
 	"github.com/zishang520/engine.io/v2/types"
 	"github.com/zishang520/socket.io/v2/socket"
 
+	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/server/internal/redisadapter"
 	"github.com/taskwire/taskwire/server/internal/transport"
 	"github.com/taskwire/taskwire/shared/events"
@@ -36,6 +37,12 @@ type Config struct {
 	// Key is the adapter's channel prefix; default "socket.io". The workers'
 	// emitter must use the same.
 	Key string
+	// Sharded runs the adapter in sharded mode (Redis 7 SPUBLISH/SSUBSCRIBE,
+	// compatible with Node's createShardedAdapter) instead of classic pub/sub,
+	// with SubscriptionMode ("static", "dynamic" or "dynamic-private"; "" is
+	// dynamic). The workers' emitter must use the same mode.
+	Sharded          bool
+	SubscriptionMode string
 	// Authenticate maps a session token to an identity; an error (or an empty
 	// identity) refuses the socket. Required.
 	Authenticate func(token string) (identity string, err error)
@@ -51,15 +58,57 @@ type Config struct {
 	// allowed. Behind a proxy that rewrites Host, list the public origin.
 	AllowedOrigins []string
 	// MaxHttpBufferSize bounds a client message (websocket frame, polling POST);
-	// default 1e6 bytes.
+	// default 1e6 bytes. A larger websocket message closes its connection; a
+	// larger POST is answered 413 (also when its length is not announced), and
+	// the client reconnects.
 	MaxHttpBufferSize int64
+	// MaxConnections bounds the engine.io sessions (client connections) of this
+	// server; 0 means no bound. A handshake beyond it is answered 503 with
+	// Retry-After and counted as RefusedFull; the client's reconnection logic
+	// retries (through a balancer, likely on another replica).
+	MaxConnections int
 	// OnConnection, when set, is called for every authenticated socket before its
 	// connect reply is sent, so that event handlers registered on s in it see
 	// every event the client sends.
 	OnConnection func(s *socket.Socket, identity string)
 	// Logger receives the server's log records; default slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, is told about sessions, sockets and outgoing events
+	// (for metrics).
+	Observer Observer
 }
+
+// Observer is told what the Socket.IO server does, for metrics. Its methods are
+// called on hot paths (Sent once per event and receiving socket) and must be
+// quick and safe for concurrent use.
+type Observer interface {
+	// SessionOpened is called for every engine.io session a client opens, with
+	// the transport it starts on ("polling", "websocket").
+	SessionOpened(transport string)
+	// SessionUpgraded is called when a session moves to another transport.
+	SessionUpgraded(transport string)
+	// Connected is called for every socket that passed authentication.
+	Connected()
+	// Refused is called for every handshake or socket refused, with one of the
+	// Refused* reasons.
+	Refused(reason string)
+	// Sent is called for every event handed to a socket (a broadcast once per
+	// receiving socket) with its name and arguments, which it must neither
+	// change nor keep.
+	Sent(event string, args []any)
+}
+
+// Reasons of Observer.Refused.
+const (
+	// RefusedUnauthorized: the socket had no valid session token.
+	RefusedUnauthorized = "unauthorized"
+	// RefusedShuttingDown: the server is draining and takes no new sessions.
+	RefusedShuttingDown = "shutting_down"
+	// RefusedOrigin: the handshake came from an origin that is not allowed.
+	RefusedOrigin = "origin"
+	// RefusedFull: the server had MaxConnections connections.
+	RefusedFull = "server_full"
+)
 
 // SocketData is what every authenticated socket carries as its Socket.IO data
 // (also visible to fetchSockets on other servers, as {"identity": ...}).
@@ -76,9 +125,11 @@ type Server struct {
 	log      *slog.Logger
 	io       *socket.Server
 	adapters *redisadapter.Builder
-	root     *redisadapter.Adapter
+	root     redisadapter.NamespaceAdapter
 	handler  http.Handler
 	closing  atomic.Bool
+	obs      Observer
+	conns    connLimit
 }
 
 // Stats describe the server for metrics.
@@ -121,11 +172,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	transport.Install()
 
-	adapters, err := redisadapter.New(redisadapter.Config{Client: cfg.Redis, Key: cfg.Key, Logger: cfg.Logger})
+	adapters, err := redisadapter.New(redisadapter.Config{Client: cfg.Redis, Key: cfg.Key, Logger: cfg.Logger,
+		Sharded: cfg.Sharded, SubscriptionMode: wire.SubscriptionMode(cfg.SubscriptionMode)})
 	if err != nil {
 		return nil, fmt.Errorf("realtime: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, adapters: adapters}
+	s := &Server{cfg: cfg, log: cfg.Logger, adapters: adapters, obs: cfg.Observer}
+	if s.obs == nil {
+		s.obs = nopObserver{}
+	}
 
 	opts := socket.DefaultServerOptions()
 	opts.SetServeClient(false)
@@ -147,7 +202,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		opts.SetCors(&types.Cors{Origin: origin, Credentials: true})
 	}
 	s.io = socket.NewServer(nil, opts)
-	root, ok := s.io.Sockets().Adapter().(*redisadapter.Adapter)
+	root, ok := s.io.Sockets().Adapter().(redisadapter.NamespaceAdapter)
 	if !ok {
 		return nil, errors.New("realtime: the main namespace did not get the Redis adapter")
 	}
@@ -155,13 +210,30 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.io.Use(s.authenticate)
 
 	engineHandler := transport.Handler(s.io.ServeHandler(nil))
+	if cfg.Observer != nil {
+		s.observeSessions()
+	}
+	if cfg.MaxConnections > 0 {
+		s.countSessions()
+	}
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.closing.Load() && r.URL.Query().Get("sid") == "" {
+		newSession := r.URL.Query().Get("sid") == ""
+		if s.closing.Load() && newSession {
+			s.obs.Refused(RefusedShuttingDown)
 			// New sessions go to another replica; existing ones finish.
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"code":5,"message":"server shutting down"}`))
+			s.refuse(w, r, `{"code":5,"message":"server shutting down"}`)
+			return
+		}
+		if newSession && r.Method == http.MethodGet && cfg.MaxConnections > 0 {
+			var res *reservation
+			var ok bool
+			if r, res, ok = s.admit(w, r); !ok {
+				return
+			}
+			defer res.release()
+		}
+		if !newSession && r.Method == http.MethodPost {
+			s.servePost(engineHandler, w, r)
 			return
 		}
 		engineHandler.ServeHTTP(w, r)
@@ -193,6 +265,7 @@ func (s *Server) allowRequest(ctx *types.HttpContext) error {
 	if s.originAllowed(ctx.Headers().Peek("Origin"), ctx.Request().Host) {
 		return nil
 	}
+	s.obs.Refused(RefusedOrigin)
 	return errors.New("origin not allowed")
 }
 
@@ -215,18 +288,25 @@ func (s *Server) originAllowed(origin, host string) bool {
 // socket id anywhere).
 func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedError)) {
 	if s.closing.Load() {
+		s.obs.Refused(RefusedShuttingDown)
 		next(socket.NewExtendedError("server shutting down", nil))
 		return
 	}
 	token := s.token(sock.Handshake())
 	if token == "" {
+		s.obs.Refused(RefusedUnauthorized)
 		next(socket.NewExtendedError(ErrUnauthorized, nil))
 		return
 	}
 	identity, err := s.cfg.Authenticate(token)
 	if err != nil || identity == "" {
+		s.obs.Refused(RefusedUnauthorized)
 		next(socket.NewExtendedError(ErrUnauthorized, nil))
 		return
+	}
+	if s.cfg.Observer != nil {
+		sock.OnAnyOutgoing(s.sent)
+		s.obs.Connected()
 	}
 	sock.SetData(SocketData{Identity: identity})
 	sock.Join(socket.Room(events.UserRoom(identity)), socket.Room(events.SocketRoom(identity, string(sock.Id()))))
@@ -235,6 +315,42 @@ func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedErr
 	}
 	next(nil)
 }
+
+// sent reports an outgoing event of a socket to the observer.
+func (s *Server) sent(args ...any) {
+	if len(args) == 0 {
+		return
+	}
+	if name, ok := args[0].(string); ok {
+		s.obs.Sent(name, args[1:])
+	}
+}
+
+// observeSessions reports the engine's new sessions and their upgrades.
+func (s *Server) observeSessions() {
+	_ = s.io.Engine().On("connection", func(args ...any) {
+		c, ok := args[0].(engine.Socket)
+		if !ok {
+			return
+		}
+		if t := c.Transport(); t != nil {
+			s.obs.SessionOpened(t.Name())
+		}
+		_ = c.On("upgrade", func(args ...any) {
+			if t, ok := args[0].(interface{ Name() string }); ok {
+				s.obs.SessionUpgraded(t.Name())
+			}
+		})
+	})
+}
+
+type nopObserver struct{}
+
+func (nopObserver) SessionOpened(string)   {}
+func (nopObserver) SessionUpgraded(string) {}
+func (nopObserver) Connected()             {}
+func (nopObserver) Refused(string)         {}
+func (nopObserver) Sent(string, []any)     {}
 
 // token reads auth.token from the handshake, else the session cookie.
 func (s *Server) token(h *socket.Handshake) string {

@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/emitter"
 	"github.com/taskwire/taskwire/shared/events"
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -33,7 +33,43 @@ var (
 	ErrResultGone = errors.New("taskctl: result no longer available")
 	// ErrUnavailable: Redis could not be reached; nothing was accepted.
 	ErrUnavailable = errors.New("taskctl: task store unavailable")
+	// ErrRateLimited: the identity creates tasks faster than allowed; Create
+	// returns it as a *RateLimitError.
+	ErrRateLimited = errors.New("taskctl: too many task creations")
+	// ErrTooManyActive: the identity has as many active tasks as allowed; Create
+	// returns it as an *ActiveLimitError.
+	ErrTooManyActive = errors.New("taskctl: too many active tasks")
 )
+
+// RateLimitError says that a task creation was refused by the rate limit, and
+// when the next one can succeed. It matches ErrRateLimited.
+type RateLimitError struct {
+	// RetryAfter is how long until the identity may create a task again.
+	RetryAfter time.Duration
+	// Rate and Burst are the limit: tasks per second, and at once.
+	Rate  float64
+	Burst int
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("taskctl: too many task creations (at most %g per second, %d at once); retry in %v", e.Rate, e.Burst, e.RetryAfter)
+}
+
+// Is reports whether target is ErrRateLimited.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// ActiveLimitError says that a task creation was refused because the identity
+// already has Max active (queued or running) tasks. It matches ErrTooManyActive.
+type ActiveLimitError struct {
+	Active, Max int
+}
+
+func (e *ActiveLimitError) Error() string {
+	return fmt.Sprintf("taskctl: %d tasks are queued or running, the most allowed is %d", e.Active, e.Max)
+}
+
+// Is reports whether target is ErrTooManyActive.
+func (e *ActiveLimitError) Is(target error) bool { return target == ErrTooManyActive }
 
 // Joiner makes a socket join a task's room, on whichever server replica the socket
 // lives, provided the socket belongs to identity.
@@ -47,9 +83,20 @@ type Config struct {
 	Joiner Joiner
 	// Key is the Socket.IO adapter channel prefix (default "socket.io").
 	Key string
+	// Sharded publishes the events the server itself sends (task:cancelled of a
+	// queued task) in the sharded adapter format, for SOCKETIO_ADAPTER=sharded.
+	Sharded bool
 	// MaxAttempts bounds the runs of a task (default 3).
 	MaxAttempts int
-	Logger      *slog.Logger
+	// CreateRate and CreateBurst limit how fast one identity creates tasks, across
+	// every replica (a token bucket in Redis): CreateRate per second on average,
+	// CreateBurst at once. CreateRate 0 means no limit; CreateBurst defaults to 1.
+	CreateRate  float64
+	CreateBurst int
+	// MaxActive bounds the active (queued or running) tasks of one identity,
+	// across every replica; 0 means no bound.
+	MaxActive int
+	Logger    *slog.Logger
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 }
@@ -58,20 +105,22 @@ type Config struct {
 type Service struct {
 	store       *store.Store
 	joiner      Joiner
-	channels    wire.Channels
+	events      *emitter.Emitter
 	maxAttempts int
+	createRate  float64
+	createBurst int
+	maxActive   int
 	log         *slog.Logger
 	now         func() time.Time
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, joiner: cfg.Joiner, maxAttempts: cfg.MaxAttempts, log: cfg.Logger, now: cfg.Now}
-	key := cfg.Key
-	if key == "" {
-		key = wire.DefaultKey
-	}
-	s.channels = wire.Channels{Key: key, Nsp: "/"}
+	s := &Service{store: cfg.Store, joiner: cfg.Joiner, maxAttempts: cfg.MaxAttempts, log: cfg.Logger, now: cfg.Now,
+		createRate: cfg.CreateRate, createBurst: max(cfg.CreateBurst, 1), maxActive: max(cfg.MaxActive, 0)}
+	// The emitter only encodes here: the store publishes its messages in the same
+	// script that updates the record.
+	s.events = emitter.New(nil, &emitter.Options{Key: cfg.Key, Sharded: cfg.Sharded})
 	if s.maxAttempts <= 0 {
 		s.maxAttempts = 3
 	}
@@ -132,11 +181,23 @@ func validSocketID(s string) bool {
 }
 
 // Create accepts a task for owner from a request body. It returns a
-// *tasks.ValidationError for a bad body, ErrUnavailable when Redis fails.
+// *tasks.ValidationError for a bad body, a *RateLimitError or an
+// *ActiveLimitError when a limit of the identity refuses it, ErrUnavailable when
+// Redis fails.
 func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks.Record, error) {
 	req, kind, params, err := ParseCreateRequest(body)
 	if err != nil {
 		return nil, err
+	}
+	if s.createRate > 0 {
+		ok, wait, err := s.store.Allow(ctx, s.store.Keys().CreateRate(owner), s.createRate, s.createBurst)
+		if err != nil {
+			s.log.ErrorContext(ctx, "rate limit", "err", err)
+			return nil, ErrUnavailable
+		}
+		if !ok {
+			return nil, &RateLimitError{RetryAfter: wait, Rate: s.createRate, Burst: s.createBurst}
+		}
 	}
 	now := s.now().UTC()
 	rec := &tasks.Record{
@@ -149,7 +210,10 @@ func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks
 		Params:      params,
 		CreatedAt:   now,
 	}
-	if err := s.store.Create(ctx, rec); err != nil {
+	if n, err := s.store.CreateLimited(ctx, rec, s.maxActive); err != nil {
+		if errors.Is(err, store.ErrTooManyActive) {
+			return nil, &ActiveLimitError{Active: n, Max: s.maxActive}
+		}
 		s.log.ErrorContext(ctx, "create task", "task", rec.ID, "err", err)
 		return nil, ErrUnavailable
 	}
@@ -282,16 +346,13 @@ func (s *Service) Cancel(ctx context.Context, owner, id string) (*tasks.Record, 
 }
 
 // encodeEvent encodes a task event for the sockets in the task's room, as the
-// emitter would (uid "emitter", so every server replica delivers it).
+// worker's emitter does (uid "emitter", so every server replica delivers it).
 func (s *Service) encodeEvent(id, event string, payload any) (*store.Publish, error) {
-	room := events.TaskRoom(id)
-	b, err := wire.EncodeBroadcast(wire.EmitterUID,
-		&wire.Packet{Type: wire.PacketEvent, Data: []any{event, payload}, Nsp: "/"},
-		&wire.Opts{Rooms: []string{room}})
+	m, err := s.events.To(events.TaskRoom(id)).Encode(event, payload)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", event, err)
 	}
-	return &store.Publish{Channel: s.channels.Broadcast([]string{room}), Payload: b}, nil
+	return &store.Publish{Channel: m.Channel, Payload: m.Payload, Sharded: m.Sharded}, nil
 }
 
 // OpenResult returns the record and the result of task id of owner. The caller

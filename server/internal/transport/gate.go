@@ -2,10 +2,13 @@ package transport
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zishang520/engine.io/v2/config"
 )
 
 // GateTimeout bounds every wait for a gate. The engine's ServeHTTP returns within
@@ -18,9 +21,15 @@ const GateTimeout = 10 * time.Second
 type gate struct {
 	once sync.Once
 	ch   chan struct{}
+	// maxMessage is the engine's maxHttpBufferSize, the bound of one websocket
+	// message (0 when unknown: no bound).
+	maxMessage int64
+	// conn is the connection serveUpgrade upgraded, for the transport the
+	// engine creates on it.
+	conn net.Conn
 }
 
-func newGate() *gate { return &gate{ch: make(chan struct{})} }
+func newGate(maxMessage int64) *gate { return &gate{ch: make(chan struct{}), maxMessage: maxMessage} }
 
 func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
@@ -75,8 +84,29 @@ func ReadStats() Stats {
 // and Socket.IO have attached their listeners. Every request to the engine must go
 // through it; transports created without it behave like the dependency's.
 func Handler(engine http.Handler) http.Handler {
+	var maxMessage int64
+	if e, ok := engine.(interface {
+		Opts() config.ServerOptionsInterface
+	}); ok {
+		maxMessage = e.Opts().MaxHttpBufferSize()
+	}
+	eng, _ := engine.(engineServer)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g := newGate()
+		if eng != nil && isWebSocketRequest(r) {
+			q := r.URL.Query()
+			if q.Get("transport") == "websocket" && q.Get("EIO") == "4" {
+				if q.Get("sid") != "" {
+					if Installed() {
+						serveUpgrade(eng, w, r, maxMessage)
+						return
+					}
+				} else if eng.Opts().InitialPacket() == nil {
+					serveSession(eng, w, r)
+					return
+				}
+			}
+		}
+		g := newGate(maxMessage)
 		defer g.open()
 		engine.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gateKey{}, g)))
 	})

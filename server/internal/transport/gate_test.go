@@ -13,7 +13,7 @@ func TestGate(t *testing.T) {
 	if !nilGate.wait(time.Millisecond) {
 		t.Fatal("a nil gate must be open")
 	}
-	g := newGate()
+	g := newGate(0)
 	before := gateTimeouts.Load()
 	if g.wait(5 * time.Millisecond) {
 		t.Fatal("closed gate reported open")

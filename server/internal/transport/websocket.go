@@ -1,11 +1,10 @@
 package transport
 
 import (
-	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 
-	ws "github.com/gorilla/websocket"
 	"github.com/zishang520/engine.io-go-parser/packet"
 	"github.com/zishang520/engine.io/v2/transports"
 	"github.com/zishang520/engine.io/v2/types"
@@ -20,18 +19,24 @@ func (websocketBuilder) HandlesUpgrades() bool                           { retur
 func (websocketBuilder) UpgradesTo() *types.Set[string]                  { return types.NewSet[string]() }
 
 // websocket is an engine.io websocket transport. It embeds the engine's base
-// transport (state, parser, events) and replaces what the dependency's websocket
-// transport gets wrong: it writes every packet of a batch and starts reading only
-// when the request's gate is open.
+// transport (state, parser, events) and does its own websocket I/O on the
+// hijacked connection (see wsConn): it writes every packet of a batch, never
+// makes the engine wait (it is always writable: frames the network cannot take
+// yet are queued in order), starts reading only when the request's gate is open,
+// and lets broadcasts write their shared frames directly (see Deliver).
 type websocket struct {
 	transports.Transport
 
-	conn *types.WebSocketConn
+	ws   *wsConn
 	gate *gate
-
-	// mu serialises writers: Send runs each batch in its own goroutine, and the
-	// engine may call Send again (a probe pong, a flush) before the last one ended.
-	mu sync.Mutex
+	// attached is set when the engine makes this transport its session's
+	// transport (it then listens to "ready"). direct is set once the engine has
+	// also finished attaching it, which flushes what the engine buffered for
+	// the session: from then on Deliver may write to it without overtaking
+	// packets the engine still holds.
+	attached  atomic.Bool
+	direct    atomic.Bool
+	closeOnce sync.Once
 }
 
 func newWebSocket(ctx *types.HttpContext) transports.Transport {
@@ -44,28 +49,23 @@ func newWebSocket(ctx *types.HttpContext) transports.Transport {
 // Construct sets the transport up on the upgraded connection of ctx.
 func (w *websocket) Construct(ctx *types.HttpContext) {
 	w.Transport.Construct(ctx)
-	w.conn = ctx.Websocket
 	w.gate = gateFrom(ctx.Request().Context())
-
-	w.conn.On("error", func(args ...any) {
-		err, _ := firstError(args)
-		w.OnError("websocket error", err)
-	})
-	w.conn.Once("close", func(...any) { w.OnClose() })
+	var limit int64
+	if w.gate != nil {
+		limit = w.gate.maxMessage
+	}
+	var nc net.Conn
+	if w.gate != nil && w.gate.conn != nil {
+		nc = w.gate.conn // upgraded by serveUpgrade
+	} else {
+		nc = ctx.Websocket.NetConn() // upgraded by the engine
+	}
+	w.ws = newWSConn(nc, limit)
 
 	go w.read()
 
 	w.SetWritable(true)
 	w.SetPerMessageDeflate(nil)
-}
-
-func firstError(args []any) (error, bool) {
-	if len(args) > 0 {
-		if err, ok := args[0].(error); ok {
-			return err, true
-		}
-	}
-	return errors.New("transport: websocket error"), false
 }
 
 // Name is the transport's name in the engine.io protocol.
@@ -74,45 +74,60 @@ func (w *websocket) Name() string { return transports.WEBSOCKET }
 // HandlesUpgrades reports that a polling session may upgrade to this transport.
 func (w *websocket) HandlesUpgrades() bool { return true }
 
-// read delivers every incoming message to the engine, once the gate is open.
-func (w *websocket) read() {
-	w.gate.wait(GateTimeout)
-	w.gate = nil // nothing else needs it; do not keep it alive for the connection's life
-	for {
-		mt, r, err := w.conn.NextReader()
-		if err != nil {
-			w.connFailed(err)
-			return
-		}
-		var buf types.BufferInterface
-		switch mt {
-		case ws.TextMessage:
-			buf = types.NewStringBuffer(nil)
-		case ws.BinaryMessage:
-			buf = types.NewBytesBuffer(nil)
-		default:
-			continue // gorilla answers control frames itself
-		}
-		if _, err := buf.ReadFrom(r); err != nil {
-			w.connFailed(err)
-			return
-		}
-		if !w.deliver(buf) {
-			return
-		}
+// On registers listeners, and notes when the engine attaches the transport to
+// its session (see attached).
+func (w *websocket) On(ev types.EventName, listeners ...types.Listener) error {
+	if ev == "ready" {
+		w.attached.Store(true)
+	}
+	return w.Transport.On(ev, listeners...)
+}
+
+// markDirect allows Deliver once the transport is attached. It runs on the
+// reader goroutine after the engine handled the handshake (gate open) and after
+// every message, because the engine attaches an upgrade transport, and flushes
+// its buffer to it, while it handles the client's UPGRADE packet.
+func (w *websocket) markDirect() {
+	if !w.direct.Load() && w.attached.Load() {
+		w.direct.Store(true)
 	}
 }
 
+// read starts delivering incoming messages to the engine once the gate is
+// open.
+func (w *websocket) read() {
+	w.gate.wait(GateTimeout)
+	w.gate = nil // nothing else needs it; do not keep it alive for the connection's life
+	w.markDirect()
+	w.ws.startReading(w.onMessage, w.connFailed)
+}
+
+// onMessage hands one message to the engine.
+func (w *websocket) onMessage(text bool, data []byte) bool {
+	var buf types.BufferInterface
+	if text {
+		buf = types.NewStringBuffer(data)
+	} else {
+		buf = types.NewBytesBuffer(data)
+	}
+	if !w.deliver(buf) {
+		return false
+	}
+	w.markDirect()
+	return true
+}
+
 // deliver hands one message to the engine. A panic in the engine's handlers
-// would kill the process from this goroutine; it is counted, and the connection
-// is closed instead. (One is known: the dependency's upgrade code reads and
-// clears its transport variable from different goroutines when a session closes
-// in the middle of an upgrade.)
+// would kill the process from the reading goroutine; it is counted, and the
+// connection is closed instead. (One is known: the dependency's upgrade code
+// reads and clears its transport variable from different goroutines when a
+// session closes in the middle of an upgrade.)
 func (w *websocket) deliver(buf types.BufferInterface) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			readPanics.Add(1)
-			_ = w.conn.Close()
+			w.ws.abort()
+			w.closed()
 			ok = false
 		}
 	}()
@@ -120,74 +135,66 @@ func (w *websocket) deliver(buf types.BufferInterface) (ok bool) {
 	return true
 }
 
-// connFailed reports a read or write error on the connection: a closed
-// connection is a close, anything else an error (which closes it too).
+// connFailed reports the end of the connection: a close (by either side, or a
+// closed connection) as a close, anything else as an error, which the engine
+// turns into a close.
 func (w *websocket) connFailed(err error) {
-	var ce *ws.CloseError
-	if errors.As(err, &ce) || errors.Is(err, net.ErrClosed) {
-		w.conn.Emit("close")
+	w.ws.abort()
+	if isClosedConn(err) {
+		w.closed()
 		return
 	}
-	w.conn.Emit("error", err)
+	w.OnError("websocket error", err)
+	w.closed()
 }
 
-// Send writes a batch of packets. The engine marks the transport not writable
-// until the batch is out, so batches never overlap on the wire.
+// closed tells the engine, once, that the transport is closed.
+func (w *websocket) closed() {
+	w.closeOnce.Do(func() { w.OnClose() })
+}
+
+// Send writes a batch of packets, in order and with nothing in between. It
+// never blocks: what the network cannot take now is queued on the connection.
 func (w *websocket) Send(packets []*packet.Packet) {
-	w.SetWritable(false)
-	go w.send(packets)
-}
-
-func (w *websocket) send(packets []*packet.Packet) {
-	defer func() {
-		w.Emit("drain")
-		w.SetWritable(true)
-		w.Emit("ready")
-	}()
-
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	var one [1][]byte
+	frames := one[:0]
 	for _, p := range packets {
-		if err := w.write(p); err != nil {
-			w.connFailed(err)
-			return
+		f, err := w.frame(p)
+		if err != nil {
+			continue // an unencodable packet: the engine's own transport skips it too
 		}
+		frames = append(frames, f)
 	}
+	// An error means the connection is failing; its reader reports the close.
+	_ = w.ws.writeFrames(frames)
+	w.Emit("drain")
 }
 
-// write sends one packet as one websocket message.
-func (w *websocket) write(p *packet.Packet) error {
-	pmd := w.PerMessageDeflate()
-	if p.Options != nil && p.Options.WsPreEncodedFrame != nil && pmd == nil {
+// frame encodes one packet as one websocket frame.
+func (w *websocket) frame(p *packet.Packet) ([]byte, error) {
+	if p.Options != nil && p.Options.WsPreEncodedFrame != nil {
 		// A broadcast: Socket.IO encoded the engine.io message once for every
 		// recipient. Its bytes are shared and only read here.
 		frame := p.Options.WsPreEncodedFrame
-		return w.conn.WriteMessage(messageType(frame), frame.Bytes())
+		return Frame(isText(frame), frame.Bytes()), nil
 	}
 	data, err := w.Parser().EncodePacket(p, w.SupportsBinary())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	compress := p.Options != nil && p.Options.Compress
-	if pmd != nil && data.Len() < pmd.Threshold {
-		compress = false
-	}
-	w.conn.EnableWriteCompression(compress)
-	return w.conn.WriteMessage(messageType(data), data.Bytes())
+	return Frame(isText(data), data.Bytes()), nil
 }
 
-func messageType(b types.BufferInterface) int {
-	if _, ok := b.(*types.StringBuffer); ok {
-		return ws.TextMessage
-	}
-	return ws.BinaryMessage
+func isText(b types.BufferInterface) bool {
+	_, ok := b.(*types.StringBuffer)
+	return ok
 }
 
-// DoClose closes the connection; the connection's "close" event then closes the
-// transport.
+// DoClose closes the connection (a close frame after what is queued); the reader
+// then reports the close to the engine.
 func (w *websocket) DoClose(fn types.Callable) {
 	if fn != nil {
 		fn()
 	}
-	_ = w.conn.Close()
+	w.ws.close(closeNormal)
 }

@@ -1,6 +1,7 @@
 // Package app wires the worker together: Redis, the task store, the emitter, the
 // stream broker under a Machinery worker, the task runner with its handlers, the
-// cancel listener and the probe listener; and it shuts them down in order.
+// cancel listener and the listener of the probes and metrics; and it shuts them
+// down in order.
 package app
 
 import (
@@ -26,6 +27,7 @@ import (
 	"github.com/taskwire/taskwire/worker/internal/config"
 	"github.com/taskwire/taskwire/worker/internal/export"
 	"github.com/taskwire/taskwire/worker/internal/health"
+	"github.com/taskwire/taskwire/worker/internal/metrics"
 	"github.com/taskwire/taskwire/worker/internal/progress"
 	"github.com/taskwire/taskwire/worker/internal/runner"
 	"github.com/taskwire/taskwire/worker/internal/taskctx"
@@ -54,7 +56,8 @@ type Options struct {
 type Info struct {
 	// Consumer is the worker's name in the queue's consumer group.
 	Consumer string
-	// MetricsAddr is the address of the probe listener ("" when off).
+	// MetricsAddr is the address of the listener of /healthz, /readyz and
+	// /metrics ("" when off).
 	MetricsAddr string
 }
 
@@ -83,7 +86,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer rdb.Close()
 
 	st := store.New(rdb, &store.Options{Prefix: cfg.Prefix, TTL: cfg.TaskTTL})
-	em := emitter.New(rdb, &emitter.Options{Key: cfg.SocketIOKey})
+	em := emitter.New(rdb, &emitter.Options{Key: cfg.SocketIOKey, Sharded: cfg.SocketIOAdapter == "sharded"})
 	reg := taskctx.NewRegistry()
 	pub := progress.NewPublisher(st, em, &progress.Options{MaxRate: cfg.ProgressMaxRate, Logger: log})
 	b := broker.New(rdb, broker.Options{
@@ -98,9 +101,18 @@ func Run(ctx context.Context, opts Options) error {
 		},
 		LeaseLost: func(id string) { reg.Cancel(id, taskctx.ErrLeaseLost) },
 	})
+	kinds := []tasks.Kind{tasks.KindExport}
+	for kind := range opts.Handlers {
+		if kind != tasks.KindExport {
+			kinds = append(kinds, kind)
+		}
+	}
+	mets := metrics.New(kinds, nil)
+	mets.WatchBroker(b.Stats)
+	mets.WatchQueue(rdb, st.Keys(), nil)
 	r := runner.New(runner.Options{
 		Store: st, Publisher: pub, Registry: reg, Broker: b,
-		MaxAttempts: cfg.MaxAttempts, Backoff: opts.Backoff, Logger: log,
+		MaxAttempts: cfg.MaxAttempts, Backoff: opts.Backoff, Logger: log, Observer: mets,
 	})
 	r.Handle(tasks.KindExport, export.NewHandler(st, export.HandlerOptions{MaxBytes: cfg.ResultMaxBytes, RowDelay: cfg.ExportRowDelay}))
 	for kind, h := range opts.Handlers {
@@ -132,6 +144,7 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			return nil
 		})
+		probes.Handle("GET /metrics", mets.Handler())
 		httpSrv = &http.Server{Handler: probes, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -63,6 +63,10 @@ type Config struct {
 	// SocketIOKey is the prefix of the Socket.IO Redis channels (SOCKETIO_KEY); it
 	// must match the servers'.
 	SocketIOKey string
+	// SocketIOAdapter is the adapter the servers run (SOCKETIO_ADAPTER): "classic"
+	// (default; events are PUBLISHed) or "sharded" (Redis 7 SPUBLISH, in the
+	// format of Node's createShardedAdapter); it must match the servers'.
+	SocketIOAdapter string
 	// Prefix starts taskwire's Redis keys (TASKWIRE_PREFIX); it must match the
 	// servers'.
 	Prefix string
@@ -91,6 +95,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		ProgressMaxRate: DefaultProgressMaxRate,
 		LogLevel:        slog.LevelInfo,
 		SocketIOKey:     or(getenv("SOCKETIO_KEY"), DefaultSocketIOKey),
+		SocketIOAdapter: or(getenv("SOCKETIO_ADAPTER"), "classic"),
 		Prefix:          or(getenv("TASKWIRE_PREFIX"), DefaultPrefix),
 		TaskTTL:         DefaultTaskTTL,
 		MetricsAddr:     or(getenv("METRICS_ADDR"), DefaultMetricsAddr),
@@ -101,6 +106,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 
 	if opts, err := redis.ParseURL(c.RedisURL); err != nil {
+		// net/url's errors quote the whole URL, password included: keep only the reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		bad("REDIS_URL", "%q: %v (want redis://[user:password@]host:port/db or rediss://...)", MaskURL(c.RedisURL), err)
 	} else {
 		c.Redis = opts
@@ -144,6 +154,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if strings.ContainsAny(c.SocketIOKey, "#*?[] \t\r\n") {
 		bad("SOCKETIO_KEY", "%q must not contain '#', glob characters or white space", c.SocketIOKey)
+	}
+	if c.SocketIOAdapter != "classic" && c.SocketIOAdapter != "sharded" {
+		bad("SOCKETIO_ADAPTER", "%q is not classic or sharded", c.SocketIOAdapter)
 	}
 	if strings.ContainsAny(c.Prefix, "{}*?[] \t\r\n") {
 		bad("TASKWIRE_PREFIX", "%q must not contain braces, glob characters or white space", c.Prefix)
@@ -192,6 +205,7 @@ func (c *Config) LogAttrs() []slog.Attr {
 		slog.Float64("progressMaxRate", c.ProgressMaxRate),
 		slog.String("logLevel", c.LogLevel.String()),
 		slog.String("socketioKey", c.SocketIOKey),
+		slog.String("socketioAdapter", c.SocketIOAdapter),
 		slog.String("prefix", c.Prefix),
 		slog.String("taskTtl", c.TaskTTL.String()),
 		slog.String("metricsAddr", metrics),

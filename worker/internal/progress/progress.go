@@ -89,7 +89,7 @@ func (p *Publisher) Fail(ctx context.Context, id string, info tasks.ErrorInfo) e
 			return store.ErrFinal
 		}
 		seq := rec.Seq + 1
-		pub, err := p.event(id, events.TaskFailed, events.Failed{TaskID: id, Seq: seq, Error: info})
+		pub, err := p.event(id, events.TaskFailed, events.Failed{TaskID: id, Seq: seq, Error: info, EmittedAt: p.now().UnixMilli()})
 		if err != nil {
 			return err
 		}
@@ -208,7 +208,8 @@ func (r *Reporter) progress(ctx context.Context, done, total int64, stage string
 		fields[tasks.FieldEtaSeconds] = *eta
 	}
 	payload := func(seq int64) any {
-		return events.Progress{TaskID: r.id, Seq: seq, Percent: r.percent, Done: done, Total: total, Stage: stage, EtaSeconds: eta}
+		return events.Progress{TaskID: r.id, Seq: seq, Percent: r.percent, Done: done, Total: total, Stage: stage, EtaSeconds: eta,
+			EmittedAt: r.p.now().UnixMilli()}
 	}
 	cancel, err := r.write(ctx, events.TaskProgress, payload, fields, false)
 	if err == nil && last {
@@ -280,7 +281,8 @@ func (r *Reporter) Completed(ctx context.Context, res *tasks.Result) error {
 		tasks.FieldResultName:  res.Filename,
 	}
 	payload := func(seq int64) any {
-		return events.Completed{TaskID: r.id, Seq: seq, ResultURL: res.URL, Rows: res.Rows, Bytes: res.Bytes}
+		return events.Completed{TaskID: r.id, Seq: seq, ResultURL: res.URL, Rows: res.Rows, Bytes: res.Bytes,
+			EmittedAt: r.p.now().UnixMilli()}
 	}
 	return r.final(ctx, events.TaskCompleted, payload, fields, true)
 }
@@ -320,7 +322,9 @@ var errSkipped = errors.New("progress: event skipped")
 // Failed ends the attempt with a failure: the record becomes failed with info and
 // task:failed is published.
 func (r *Reporter) Failed(ctx context.Context, info tasks.ErrorInfo) error {
-	payload := func(seq int64) any { return events.Failed{TaskID: r.id, Seq: seq, Error: info} }
+	payload := func(seq int64) any {
+		return events.Failed{TaskID: r.id, Seq: seq, Error: info, EmittedAt: r.p.now().UnixMilli()}
+	}
 	return r.final(ctx, events.TaskFailed, payload, failedFields(r.p.now(), info), false)
 }
 
@@ -332,7 +336,7 @@ func (r *Reporter) Cancelled(ctx context.Context) error {
 		tasks.FieldFinishedAt: r.p.now().UnixMilli(),
 		tasks.FieldEtaSeconds: "",
 	}
-	payload := func(seq int64) any { return events.Cancelled{TaskID: r.id, Seq: seq} }
+	payload := func(seq int64) any { return events.Cancelled{TaskID: r.id, Seq: seq, EmittedAt: r.p.now().UnixMilli()} }
 	return r.final(ctx, events.TaskCancelled, payload, fields, false)
 }
 
@@ -356,7 +360,7 @@ func (r *Reporter) Requeued(ctx context.Context, stage string, next *time.Time) 
 		fields[tasks.FieldNextAttemptAt] = next.UnixMilli()
 	}
 	payload := func(seq int64) any {
-		return events.Progress{TaskID: r.id, Seq: seq, Percent: 0, Done: 0, Total: total, Stage: stage}
+		return events.Progress{TaskID: r.id, Seq: seq, Percent: 0, Done: 0, Total: total, Stage: stage, EmittedAt: r.p.now().UnixMilli()}
 	}
 	return r.final(ctx, events.TaskProgress, payload, fields, false)
 }

@@ -113,7 +113,72 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Observer, when set, is told how every queue entry ends (for metrics).
+	Observer Observer
 }
+
+// Observer is told what the runner does with the queue entries it gets, for
+// metrics. Its methods must be quick and safe for concurrent use.
+type Observer interface {
+	// Received is called for every entry Machinery hands over.
+	Received(kind tasks.Kind)
+	// Started is called when an attempt started: the record says running and
+	// counts it.
+	Started(kind tasks.Kind)
+	// Ended is called once per entry received, when it is settled.
+	Ended(e Ending)
+}
+
+// Ending says how a queue entry ended.
+type Ending struct {
+	Kind    tasks.Kind
+	Outcome Outcome
+	// Code is the error code of a failure or a retry.
+	Code string
+	// Started says whether an attempt started (Observer.Started was called);
+	// Duration is then how long it ran.
+	Started  bool
+	Duration time.Duration
+}
+
+// Outcome says how a queue entry ended.
+type Outcome string
+
+// Outcomes reported to the Observer.
+const (
+	// OutcomeCompleted: task:completed was written.
+	OutcomeCompleted Outcome = "completed"
+	// OutcomeFailed: task:failed was written (an error, or out of attempts).
+	OutcomeFailed Outcome = "failed"
+	// OutcomeCancelled: task:cancelled was written.
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeRetried: a transient error; the task waits for its retry.
+	OutcomeRetried Outcome = "retried"
+	// OutcomeHandedBack: the worker shut down; the task went back to the queue.
+	OutcomeHandedBack Outcome = "handed_back"
+	// OutcomeAbandoned: the entry was left to its lease (another attempt took
+	// the task over, or Redis could not be written); it runs again elsewhere.
+	OutcomeAbandoned Outcome = "abandoned"
+	// OutcomeSkipped: nothing to do (the task was over already, or has no
+	// record); the entry was dropped.
+	OutcomeSkipped Outcome = "skipped"
+)
+
+// attempt is what the runner knows of one entry it runs, for the Observer.
+type attempt struct {
+	started time.Time // zero until an attempt started
+	outcome Outcome
+	code    string
+}
+
+// set records how the entry ends.
+func (a *attempt) set(o Outcome, code string) { a.outcome, a.code = o, code }
+
+type nopObserver struct{}
+
+func (nopObserver) Received(tasks.Kind) {}
+func (nopObserver) Started(tasks.Kind)  {}
+func (nopObserver) Ended(Ending)        {}
 
 // Runner runs task attempts for Machinery. It is safe for concurrent use.
 type Runner struct {
@@ -135,6 +200,9 @@ func New(opts Options) *Runner {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	log := opts.Logger
 	if log == nil {
@@ -186,6 +254,16 @@ func (r *Runner) run(ctx context.Context, sig *mtasks.Signature, kind tasks.Kind
 	// start is not missed.
 	tctx, stop := r.opts.Registry.Start(ctx, id)
 	defer stop()
+	obs := r.opts.Observer
+	obs.Received(kind)
+	at := &attempt{outcome: OutcomeAbandoned}
+	defer func() {
+		e := Ending{Kind: kind, Outcome: at.outcome, Code: at.code, Started: !at.started.IsZero()}
+		if e.Started {
+			e.Duration = r.opts.Now().Sub(at.started)
+		}
+		obs.Ended(e)
+	}()
 
 	var rec *tasks.Record
 	sctx, cancel := r.finalCtx(ctx)
@@ -198,17 +276,21 @@ func (r *Runner) run(ctx context.Context, sig *mtasks.Signature, kind tasks.Kind
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		log.Warn("the task has no record (expired or never created); dropping its queue entry")
+		at.set(OutcomeSkipped, "")
 		return broker.Ack
 	case errors.Is(err, store.ErrFinal):
 		log.Info("the task is already over (cancelled while queued?); not starting it")
+		at.set(OutcomeSkipped, "")
 		return broker.Ack
 	case errors.Is(err, store.ErrExhausted):
-		return r.exhausted(ctx, id, log)
+		return r.exhausted(ctx, id, log, at)
 	case err != nil:
 		log.Error("cannot start the attempt; leaving the entry to its lease", "err", err)
 		return broker.Abandon
 	}
 	log = log.With("attempt", rec.Attempts)
+	at.started = r.opts.Now()
+	obs.Started(kind)
 	rep := r.opts.Publisher.Begin(rec)
 	maxAttempts := rec.MaxAttempts
 	if maxAttempts <= 0 {
@@ -216,20 +298,20 @@ func (r *Runner) run(ctx context.Context, sig *mtasks.Signature, kind tasks.Kind
 	}
 
 	if rec.CancelRequested {
-		return r.cancelled(ctx, rep, log)
+		return r.cancelled(ctx, rep, log, at)
 	}
 	if err := rep.Started(tctx, rec.Total); err != nil {
-		return r.finish(ctx, tctx, rep, rec, maxAttempts, nil, err, log)
+		return r.finish(ctx, tctx, rep, rec, maxAttempts, nil, err, log, at)
 	}
 	h := r.handlers[kind]
 	if h == nil {
 		return r.finish(ctx, tctx, rep, rec, maxAttempts, nil,
-			Permanent(broker.CodeUnknownKind, fmt.Errorf("no handler for kind %q", kind)), log)
+			Permanent(broker.CodeUnknownKind, fmt.Errorf("no handler for kind %q", kind)), log, at)
 	}
 	log.Info("task started")
 	t := &Task{ID: id, Kind: kind, Attempt: rec.Attempts, Owner: broker.Owner(sig), Params: params, Total: rec.Total, rep: rep}
 	res, herr := call(tctx, h, t, log)
-	return r.finish(ctx, tctx, rep, rec, maxAttempts, res, herr, log)
+	return r.finish(ctx, tctx, rep, rec, maxAttempts, res, herr, log, at)
 }
 
 // call runs h, turning a panic into a permanent error.
@@ -252,7 +334,7 @@ func (r *Runner) finalCtx(ctx context.Context) (context.Context, context.CancelF
 // finish turns the handler's result into the attempt's last event and the entry's
 // outcome.
 func (r *Runner) finish(ctx, tctx context.Context, rep *progress.Reporter, rec *tasks.Record, maxAttempts int,
-	res *tasks.Result, herr error, log *slog.Logger) broker.Outcome {
+	res *tasks.Result, herr error, log *slog.Logger, at *attempt) broker.Outcome {
 	cause := context.Cause(tctx)
 	if tctx.Err() == nil {
 		cause = nil
@@ -265,14 +347,15 @@ func (r *Runner) finish(ctx, tctx context.Context, rep *progress.Reporter, rec *
 		if err == nil {
 			log.Info("task completed", "rows", res.Rows, "bytes", res.Bytes)
 		}
-		return r.after(err, log)
+		return r.after(err, log, at, OutcomeCompleted, "")
 	case errors.Is(herr, taskctx.ErrCancelRequested) || errors.Is(cause, taskctx.ErrCancelRequested):
-		return r.cancelled(ctx, rep, log)
+		return r.cancelled(ctx, rep, log, at)
 	case errors.Is(herr, store.ErrStale) || errors.Is(cause, taskctx.ErrLeaseLost):
 		log.Warn("another attempt took the task over; this one stops without a trace")
 		return broker.Abandon
 	case errors.Is(herr, store.ErrFinal) || errors.Is(herr, store.ErrNotFound):
 		log.Info("the task record is over or gone; stopping", "err", herr)
+		at.set(OutcomeSkipped, "")
 		return broker.Ack
 	case errors.Is(cause, taskctx.ErrShutdown):
 		err := rep.Requeued(fctx, progress.StageRequeued, nil)
@@ -283,6 +366,7 @@ func (r *Runner) finish(ctx, tctx context.Context, rep *progress.Reporter, rec *
 			log.Warn("could not mark the handed-back task queued", "err", err)
 		}
 		log.Info("handing the task back: the worker shuts down")
+		at.set(OutcomeHandedBack, "")
 		return broker.HandBack
 	}
 	if herr == nil {
@@ -294,15 +378,16 @@ func (r *Runner) finish(ctx, tctx context.Context, rep *progress.Reporter, rec *
 		err := rep.Requeued(fctx, progress.StageRetrying+": "+info.Message, &due)
 		if err == nil {
 			log.Warn("task failed; retrying later", "code", info.Code, "err", info.Message, "retryAt", due)
+			at.set(OutcomeRetried, info.Code)
 			return broker.RetryAt(due)
 		}
-		return r.after(err, log)
+		return r.after(err, log, at, OutcomeRetried, info.Code)
 	}
 	err := rep.Failed(fctx, info)
 	if err == nil {
 		log.Warn("task failed", "code", info.Code, "err", info.Message)
 	}
-	return r.after(err, log)
+	return r.after(err, log, at, OutcomeFailed, info.Code)
 }
 
 // classify returns the error code and message of a handler error and whether it
@@ -316,20 +401,20 @@ func classify(err error) (tasks.ErrorInfo, bool) {
 }
 
 // cancelled ends an attempt whose owner cancelled the task.
-func (r *Runner) cancelled(ctx context.Context, rep *progress.Reporter, log *slog.Logger) broker.Outcome {
+func (r *Runner) cancelled(ctx context.Context, rep *progress.Reporter, log *slog.Logger, at *attempt) broker.Outcome {
 	fctx, cancel := r.finalCtx(ctx)
 	defer cancel()
 	err := rep.Cancelled(fctx)
 	if err == nil {
 		log.Info("task cancelled by its owner")
 	}
-	return r.after(err, log)
+	return r.after(err, log, at, OutcomeCancelled, "")
 }
 
 // exhausted fails a task that has used all its attempts: each of them ended
 // without a final state, so their workers were lost (crashed, killed, or shut
 // down without finishing).
-func (r *Runner) exhausted(ctx context.Context, id string, log *slog.Logger) broker.Outcome {
+func (r *Runner) exhausted(ctx context.Context, id string, log *slog.Logger, at *attempt) broker.Outcome {
 	fctx, cancel := r.finalCtx(ctx)
 	defer cancel()
 	n := 0
@@ -342,18 +427,22 @@ func (r *Runner) exhausted(ctx context.Context, id string, log *slog.Logger) bro
 	if err == nil {
 		log.Warn("task failed: out of attempts", "code", info.Code, "attempts", n)
 	}
-	return r.after(err, log)
+	return r.after(err, log, at, OutcomeFailed, info.Code)
 }
 
-// after maps the error of an attempt's last write to the entry's outcome.
-func (r *Runner) after(err error, log *slog.Logger) broker.Outcome {
+// after maps the error of an attempt's last write to the entry's outcome, and
+// records in at how the entry ended: as wanted (with code) when the write
+// succeeded.
+func (r *Runner) after(err error, log *slog.Logger, at *attempt, want Outcome, code string) broker.Outcome {
 	switch {
 	case err == nil:
+		at.set(want, code)
 		return broker.Ack
 	case errors.Is(err, store.ErrStale):
 		log.Warn("another attempt took the task over before this one ended")
 		return broker.Abandon
 	case errors.Is(err, store.ErrFinal), errors.Is(err, store.ErrNotFound):
+		at.set(OutcomeSkipped, "")
 		return broker.Ack
 	default:
 		log.Error("could not write the end of the attempt; leaving the entry to its lease", "err", err)

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package transport
+
+// pollerRegister reports false: without epoll, connections read on goroutines
+// of their own (readLoop).
+func pollerRegister(*wsConn, func(bool, []byte) bool, func(error)) bool { return false }
+
+func (c *wsConn) readNow([]byte) (int, error) { return 0, errReadEOF }
