@@ -26,51 +26,10 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-BIN=${BIN:-bin}
+source scripts/lib.sh
 PROXY_ADDR=${PROXY_ADDR:-127.0.0.1:8080}
-RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/taskwire-cluster.XXXXXX")
-pids=()
 essential=()
-declare -A names=()
-
-cleanup() {
-  trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$RUN_DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 announce() { printf 'cluster %s\n' "$*"; }
-
-# prefix NAME: prefixes every line of stdin with the process name, on stderr.
-prefix() { sed -u "s/^/[$1] /" >&2; }
-
-free_port() {
-  if command -v python3 >/dev/null; then
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-  else
-    echo $((20000 + RANDOM % 20000))
-  fi
-}
-
-wait_for() { # URL SECONDS
-  local url=$1 deadline=$((SECONDS + $2))
-  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
-    if ((SECONDS > deadline)); then log "timed out waiting for $url"; return 1; fi
-    sleep 0.2
-  done
-}
-
-# start NAME COMMAND...: starts a process in the background, its output prefixed.
-start() {
-  local name=$1; shift
-  "$@" > >(prefix "$name") 2>&1 &
-  pids+=($!)
-  names[$!]=$name
-}
 
 read -r -a server_ports <<< "${SERVER_PORTS:-}"
 read -r -a worker_ports <<< "${WORKER_PORTS:-}"
@@ -85,38 +44,16 @@ fi
 if [[ -z "${NO_BUILD:-}" ]]; then
   log "building"
   make -s build BIN="$BIN"
-  go build -o "$BIN/taskwire-proxy" ./devtools/cmd/taskwire-proxy
 fi
 for b in taskwire-server taskwire-worker taskwire-proxy; do
   [[ -x "$BIN/$b" ]] || { log "$BIN/$b is missing (unset NO_BUILD to build it)"; exit 1; }
 done
 
-if [[ -n "${REDIS_URL:-}" ]]; then
-  log "using REDIS_URL"
-elif command -v redis-server >/dev/null; then
-  port=$(free_port)
-  log "starting redis-server on 127.0.0.1:$port"
-  start redis redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$RUN_DIR" --loglevel warning
-  essential+=("${pids[-1]}")
-  REDIS_URL="redis://127.0.0.1:$port/0"
-  redis_pid=" pid ${pids[-1]}"
-  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-else
-  log "redis-server is not installed: starting an EMBEDDED in-memory Redis (for trying things out only)"
-  "$BIN/taskwire-devredis" > "$RUN_DIR/devredis.out" 2> >(prefix devredis) &
-  pids+=($!)
-  names[$!]=devredis
-  essential+=($!)
-  redis_pid=" pid $!"
-  for _ in $(seq 100); do grep -q '^ready ' "$RUN_DIR/devredis.out" 2>/dev/null && break; sleep 0.1; done
-  REDIS_URL=$(sed -n 's/^ready //p' "$RUN_DIR/devredis.out")
-  [[ -n "$REDIS_URL" ]] || { log "embedded Redis did not start"; exit 1; }
-fi
-export REDIS_URL
-announce "redis $REDIS_URL${redis_pid:-}"
+start_redis
+[[ -n "$REDIS_PID" ]] && essential+=("$REDIS_PID")
+announce "redis $REDIS_URL${REDIS_PID:+ pid $REDIS_PID}"
 
-# One secret for all servers: a session started on one must be valid on the others.
-export TASKWIRE_SECRET=${TASKWIRE_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+ensure_secret
 
 backends=()
 i=0
