@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/zishang520/engine.io/v2/engine"
+	"github.com/zishang520/engine.io/v2/transports"
 	"github.com/zishang520/engine.io/v2/types"
 	"github.com/zishang520/socket.io/v2/socket"
 
@@ -69,7 +70,8 @@ type Config struct {
 	MaxConnections int
 	// OnConnection, when set, is called for every authenticated socket before its
 	// connect reply is sent, so that event handlers registered on s in it see
-	// every event the client sends.
+	// every event the client sends. It is the last to see the handshake's auth
+	// object, which carries the session token: it is cleared afterwards.
 	OnConnection func(s *socket.Socket, identity string)
 	// Logger receives the server's log records; default slog.Default().
 	Logger *slog.Logger
@@ -313,6 +315,9 @@ func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedErr
 	if s.cfg.OnConnection != nil {
 		s.cfg.OnConnection(sock, identity)
 	}
+	// The handshake's auth object holds the session token: it is kept no
+	// longer than needed (and no memory for it for the connection's life).
+	sock.Handshake().Auth = nil
 	next(nil)
 }
 
@@ -335,6 +340,9 @@ func (s *Server) observeSessions() {
 		}
 		if t := c.Transport(); t != nil {
 			s.obs.SessionOpened(t.Name())
+			if t.Name() == transports.WEBSOCKET {
+				return // nothing to upgrade to: no listener to keep for its life
+			}
 		}
 		_ = c.On("upgrade", func(args ...any) {
 			if t, ok := args[0].(interface{ Name() string }); ok {

@@ -69,6 +69,7 @@ type ShardedAdapter struct {
 	subscribed chan struct{}
 	done       chan struct{}
 	loopDone   chan struct{}
+	roomsDone  chan struct{} // closed when followRooms returns (dynamic modes)
 	closeOnce  sync.Once
 	sse        chan func()
 	rooms      roomSubscriptions
@@ -122,6 +123,7 @@ func (a *ShardedAdapter) Construct(nsp socket.Namespace) {
 	a.subscribed = make(chan struct{})
 	a.done = make(chan struct{})
 	a.loopDone = make(chan struct{})
+	a.roomsDone = make(chan struct{})
 	a.sse = make(chan func(), sseQueue)
 	a.requests = map[string]*pending{}
 	a.rooms.init()
@@ -135,6 +137,9 @@ func (a *ShardedAdapter) Close() {
 	a.closeOnce.Do(func() {
 		close(a.done)
 		if a.ps != nil {
+			if a.mode != wire.SubscriptionStatic {
+				<-a.roomsDone // no room subscription change after this
+			}
 			_ = a.ps.Close()
 			<-a.loopDone
 		}

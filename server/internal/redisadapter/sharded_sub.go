@@ -305,6 +305,7 @@ func (a *ShardedAdapter) roomChanged(args []any, create bool) {
 // followRooms applies the recorded room changes, in batches, until Close. A
 // room that appeared and went before it ran costs nothing.
 func (a *ShardedAdapter) followRooms() {
+	defer close(a.roomsDone)
 	for {
 		select {
 		case <-a.done:
@@ -336,12 +337,22 @@ func (a *ShardedAdapter) applyRooms(channels []string, fn func(context.Context, 
 		ctx, cancel := context.WithTimeout(context.Background(), a.b.cfg.PublishTimeout)
 		// Failures need no retry: go-redis keeps the wanted channels and
 		// subscribes to them when it reconnects.
-		if err := fn(ctx, channels[:n]...); err != nil {
+		if err := fn(ctx, channels[:n]...); err != nil && !a.closing() {
 			a.b.log.emit(slog.LevelWarn, "rooms", "redisadapter: room subscription change failed; applied on reconnection",
 				slog.Int("channels", n), slog.String("error", err.Error()))
 		}
 		cancel()
 		channels = channels[n:]
+	}
+}
+
+// closing reports whether Close has begun.
+func (a *ShardedAdapter) closing() bool {
+	select {
+	case <-a.done:
+		return true
+	default:
+		return false
 	}
 }
 
