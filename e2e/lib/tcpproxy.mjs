@@ -20,6 +20,8 @@ import net from 'node:net';
  * @property {{backend: number, websocket: boolean, at: number}[]} connections  every connection so far
  * @property {() => void} releaseWebsockets  forward the held websocket connections, and
  *   from now on all of them at once
+ * @property {() => void} cut  cut every connection open now (the listener stays; with
+ *   setBackends([]) first, new connections are refused too: a network partition)
  * @property {() => Promise<void>} close  stop listening and cut every connection
  */
 
@@ -100,6 +102,9 @@ export async function startTcpProxy({ backends, holdWebsocketMs = 0, holdWebsock
       const waiting = held ?? [];
       held = null;
       for (const forward of waiting) forward();
+    },
+    cut() {
+      for (const s of sockets) s.destroy();
     },
     async close() {
       held = null;

@@ -76,6 +76,7 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 
 	mets := metrics.New(nil)
 	var sockets socketapi.Handlers
+	var resync atomic.Pointer[realtime.Server] // set once rt is built
 	rt, err := realtime.New(ctx, realtime.Config{
 		Redis:             rdb,
 		Key:               cfg.SocketIOKey,
@@ -87,12 +88,23 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 		MaxHttpBufferSize: cfg.SocketIOMaxMessageBytes,
 		MaxConnections:    cfg.MaxConnections,
 		OnConnection:      func(s *socket.Socket, identity string) { sockets.Register(s, identity) },
-		Logger:            log,
-		Observer:          mets,
+		// Events published while the adapter was not subscribed are lost for
+		// this server's sockets: send them the current state of their tasks.
+		OnResubscribe: func() {
+			rt := resync.Load()
+			if rt == nil {
+				return
+			}
+			n := sockets.Resync(ctx, rt)
+			log.Info("redis subscription restored: task snapshots sent", "tasks", n)
+		},
+		Logger:   log,
+		Observer: mets,
 	})
 	if err != nil {
 		return fmt.Errorf("realtime: %w", err)
 	}
+	resync.Store(rt)
 	mets.Watch(rt.Stats)
 	tasks := taskctl.New(taskctl.Config{Store: st, Joiner: rt, Key: cfg.SocketIOKey, Sharded: cfg.SocketIOAdapter == "sharded",
 		MaxAttempts: cfg.MaxAttempts, Logger: log,

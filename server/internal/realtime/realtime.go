@@ -73,6 +73,12 @@ type Config struct {
 	// every event the client sends. It is the last to see the handshake's auth
 	// object, which carries the session token: it is cleared afterwards.
 	OnConnection func(s *socket.Socket, identity string)
+	// OnResubscribe, when set, is called (on a goroutine of its own) each time
+	// the adapter of the main namespace has subscribed again after its Redis
+	// connection was lost. Events published in between never reached this
+	// server's sockets: it is the moment to send them the current state (see
+	// LocalRooms and EmitLocal).
+	OnResubscribe func()
 	// Logger receives the server's log records; default slog.Default().
 	Logger *slog.Logger
 	// Observer, when set, is told about sessions, sockets and outgoing events
@@ -174,8 +180,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	transport.Install()
 
-	adapters, err := redisadapter.New(redisadapter.Config{Client: cfg.Redis, Key: cfg.Key, Logger: cfg.Logger,
-		Sharded: cfg.Sharded, SubscriptionMode: wire.SubscriptionMode(cfg.SubscriptionMode)})
+	acfg := redisadapter.Config{Client: cfg.Redis, Key: cfg.Key, Logger: cfg.Logger,
+		Sharded: cfg.Sharded, SubscriptionMode: wire.SubscriptionMode(cfg.SubscriptionMode)}
+	if fn := cfg.OnResubscribe; fn != nil {
+		acfg.OnResubscribe = func(nsp string) {
+			if nsp == "/" {
+				fn()
+			}
+		}
+	}
+	adapters, err := redisadapter.New(acfg)
 	if err != nil {
 		return nil, fmt.Errorf("realtime: %w", err)
 	}
@@ -404,6 +418,25 @@ func (s *Server) JoinTask(ctx context.Context, identity, socketID, taskID string
 		return fmt.Errorf("realtime: join task room: %w", err)
 	}
 	return nil
+}
+
+// LocalRooms returns the rooms of the main namespace that hold sockets of this
+// server and whose names start with prefix.
+func (s *Server) LocalRooms(prefix string) []string {
+	var rooms []string
+	s.root.Rooms().Range(func(r socket.Room, _ *types.Set[socket.SocketId]) bool {
+		if strings.HasPrefix(string(r), prefix) {
+			rooms = append(rooms, string(r))
+		}
+		return true
+	})
+	return rooms
+}
+
+// EmitLocal emits an event to the sockets of this server in room, and to no
+// other server.
+func (s *Server) EmitLocal(room, event string, args ...any) error {
+	return s.io.Local().To(socket.Room(room)).Emit(event, args...)
 }
 
 // Stats returns the server's counters.

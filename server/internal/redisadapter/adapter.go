@@ -67,6 +67,12 @@ type Config struct {
 	SubscriptionMode wire.SubscriptionMode
 	// Logger receives warnings and errors. Default slog.Default().
 	Logger *slog.Logger
+	// OnResubscribe, when set, is called (on a goroutine of its own) with the
+	// namespace name each time the adapter's subscriptions are established again
+	// after the connection to Redis was lost. Messages published while the
+	// subscription was down never reach this server, so this is the moment to
+	// resend state to the local sockets.
+	OnResubscribe func(nsp string)
 }
 
 const (

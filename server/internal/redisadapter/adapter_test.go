@@ -440,7 +440,9 @@ func TestGarbageNeverStopsTheSubscriber(t *testing.T) {
 
 func TestRedisRestart(t *testing.T) {
 	r := startRedis(t)
-	a := newNode(t, r.Addr, &nodeOpts{publishTimeout: 500 * time.Millisecond})
+	resubscribed := make(chan string, 16)
+	a := newNode(t, r.Addr, &nodeOpts{publishTimeout: 500 * time.Millisecond,
+		onResubscribe: func(nsp string) { resubscribed <- nsp }})
 	b := newNode(t, r.Addr, &nodeOpts{publishTimeout: 500 * time.Millisecond})
 	c, _ := a.connect(t, "room")
 	if err := b.io.To("room").Emit("before", 1); err != nil {
@@ -449,6 +451,9 @@ func TestRedisRestart(t *testing.T) {
 	expectEvent(t, c, "before", 1)
 
 	subsA := a.builder.Stats().Subscriptions
+	if len(resubscribed) != 0 {
+		t.Fatal("OnResubscribe called for the first subscription")
+	}
 	r.Stop()
 	// While Redis is away a broadcast still reaches local sockets; the publish
 	// fails after PublishTimeout, is counted and logged, and nothing blocks.
@@ -475,10 +480,28 @@ func TestRedisRestart(t *testing.T) {
 		n, err := b.client.PubSubNumSub(context.Background(), "socket.io-request#/#").Result()
 		return err == nil && n["socket.io-request#/#"] == 2
 	})
+	expectResubscribed(t, resubscribed, "/")
 	if err := b.io.To("room").Emit("after", 1); err != nil {
 		t.Fatal(err)
 	}
 	expectEvent(t, c, "after", 1)
+}
+
+// expectResubscribed waits for OnResubscribe to be called for nsp (the first
+// subscription does not call it: got must be empty until the reconnection).
+func expectResubscribed(t *testing.T, got <-chan string, nsp string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case n := <-got:
+			if n == nsp {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("OnResubscribe(%q) was not called after the reconnection", nsp)
+		}
+	}
 }
 
 func TestNewNeedsAClient(t *testing.T) {

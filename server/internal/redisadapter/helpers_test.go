@@ -58,6 +58,7 @@ type nodeOpts struct {
 	requestTimeout time.Duration
 	publishTimeout time.Duration
 	maxBytes       int
+	onResubscribe  func(nsp string)
 }
 
 // newNode starts a server using redis at addr. Clients choose their rooms in the
@@ -73,6 +74,7 @@ func newNode(t *testing.T, addr string, o *nodeOpts) *node {
 	b, err := redisadapter.New(redisadapter.Config{
 		Client: client, Logger: logger,
 		RequestTimeout: o.requestTimeout, PublishTimeout: o.publishTimeout, MaxMessageBytes: o.maxBytes,
+		OnResubscribe: o.onResubscribe,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -57,6 +57,11 @@ func (a *ShardedAdapter) loop(msgs <-chan any, main, resp string) {
 				if len(confirmed) == 2 {
 					close(a.subscribed)
 				}
+			} else if m.Channel == main {
+				// go-redis subscribes again after a reconnection.
+				if fn := a.b.cfg.OnResubscribe; fn != nil {
+					go fn(a.nspName)
+				}
 			}
 		case *redis.Message:
 			a.handle(m, resp)

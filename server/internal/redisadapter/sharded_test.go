@@ -31,13 +31,19 @@ type shardNode struct {
 	serverSide chan []any
 }
 
-func newShardedNode(t *testing.T, addr string, mode wire.SubscriptionMode) *shardNode {
+// newShardedNode starts a sharded server using redis at addr; onResubscribe, if
+// given, is its adapter's OnResubscribe.
+func newShardedNode(t *testing.T, addr string, mode wire.SubscriptionMode, onResubscribe ...func(string)) *shardNode {
 	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := redisadapter.New(redisadapter.Config{Client: client, Logger: logger, Sharded: true, SubscriptionMode: mode,
-		RequestTimeout: 3 * time.Second})
+	cfg := redisadapter.Config{Client: client, Logger: logger, Sharded: true, SubscriptionMode: mode,
+		RequestTimeout: 3 * time.Second}
+	if len(onResubscribe) > 0 {
+		cfg.OnResubscribe = onResubscribe[0]
+	}
+	b, err := redisadapter.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +427,9 @@ func TestShardedRequests(t *testing.T) {
 // subscribes again, room channels included, and events flow as before.
 func TestShardedSurvivesRedisRestart(t *testing.T) {
 	r := startRedis(t)
-	a, b := newShardedNode(t, r.Addr, wire.SubscriptionDynamic), newShardedNode(t, r.Addr, wire.SubscriptionDynamic)
+	resubscribed := make(chan string, 16)
+	a := newShardedNode(t, r.Addr, wire.SubscriptionDynamic, func(nsp string) { resubscribed <- nsp })
+	b := newShardedNode(t, r.Addr, wire.SubscriptionDynamic)
 	a1, _ := a.connect(t, "r1")
 	b1, _ := b.connect(t, "r1")
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
@@ -435,6 +443,7 @@ func TestShardedSurvivesRedisRestart(t *testing.T) {
 	waitFor(t, 15*time.Second, "resubscription after the restart", func() bool {
 		return a.builder.Stats().Subscriptions+b.builder.Stats().Subscriptions >= before+8
 	})
+	expectResubscribed(t, resubscribed, "/")
 	ctx := timeout(t, 10*time.Second)
 	if err := em.To("r1").Emit(ctx, "after", "restart"); err != nil {
 		t.Fatal(err)

@@ -52,11 +52,21 @@ func (a *Adapter) loop(want map[string]bool) {
 				if len(confirmed) == len(want) {
 					close(a.subscribed)
 				}
+			} else if m.Channel == a.ch.BroadcastPattern() {
+				// go-redis subscribes again after a reconnection, pattern first.
+				a.resubscribed()
 			}
 		case *redis.Message:
 			a.handle(m)
 		}
 	})
+}
+
+// resubscribed reports a subscription established again after a reconnection.
+func (a *Adapter) resubscribed() {
+	if fn := a.b.cfg.OnResubscribe; fn != nil {
+		go fn(a.nspName)
+	}
 }
 
 func (a *Adapter) runServerSideEmits() {

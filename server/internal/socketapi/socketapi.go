@@ -34,6 +34,57 @@ func (h *Handlers) Register(s *socket.Socket, identity string) {
 	s.On(events.TaskCancel, func(args ...any) { h.cancel(s, identity, args) })
 }
 
+// Rooms is what Resync needs of the Socket.IO server (realtime.Server).
+type Rooms interface {
+	// LocalRooms returns the rooms holding sockets of this server whose names
+	// start with prefix.
+	LocalRooms(prefix string) []string
+	// EmitLocal emits an event to the sockets of this server in room.
+	EmitLocal(room, event string, args ...any) error
+}
+
+// resyncTimeout bounds one Resync.
+const resyncTimeout = 30 * time.Second
+
+// Resync sends a task:state snapshot to every task room of this server: after
+// the Redis adapter lost its subscription for a while (realtime's
+// OnResubscribe), the events published in between never arrived, and the
+// snapshot brings the sockets up to date (clients drop what is older by seq).
+// A task whose record has expired gets nothing. It returns how many snapshots
+// it sent.
+func (h *Handlers) Resync(ctx context.Context, r Rooms) int {
+	ctx, cancel := context.WithTimeout(ctx, resyncTimeout)
+	defer cancel()
+	sent := 0
+	prefix := events.TaskRoom("")
+	for _, room := range r.LocalRooms(prefix) {
+		rec, err := h.Tasks.Snapshot(ctx, room[len(prefix):])
+		if errors.Is(err, taskctl.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			h.logger().WarnContext(ctx, "resync: read task", "room", room, "err", err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if err := r.EmitLocal(room, events.TaskState, rec); err != nil {
+			h.logger().WarnContext(ctx, "resync: emit", "room", room, "err", err)
+			continue
+		}
+		sent++
+	}
+	return sent
+}
+
+func (h *Handlers) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
 // request splits the arguments of an event into the task id and the ack callback.
 func request(args []any) (taskID string, ack socket.Ack, err *events.AckError) {
 	if n := len(args); n > 0 {

@@ -280,6 +280,22 @@ func (s *Service) Get(ctx context.Context, owner, id string) (*tasks.Record, err
 	return rec, nil
 }
 
+// Snapshot returns the record of task id whoever owns it, for sockets that
+// were admitted to the task's room already (see Get for everyone else).
+func (s *Service) Snapshot(ctx context.Context, id string) (*tasks.Record, error) {
+	if !tasks.ValidID(id) {
+		return nil, ErrNotFound
+	}
+	rec, err := s.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, ErrUnavailable
+	}
+	return rec, nil
+}
+
 // List returns the recent tasks of owner, newest first.
 func (s *Service) List(ctx context.Context, owner string) ([]*tasks.Record, error) {
 	list, err := s.store.ListByOwner(ctx, owner, 0)
