@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -70,6 +71,7 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 		return configError{err}
 	}
 
+	redisLogOnce.Do(func() { redis.SetLogger(redisLog{log.With("component", "go-redis")}) })
 	rdb := redis.NewClient(cfg.Redis)
 	defer rdb.Close()
 	st := store.New(rdb, &store.Options{Prefix: cfg.Prefix, TTL: cfg.TaskTTL})
@@ -187,4 +189,15 @@ func displayAddr(a net.Addr) string {
 		return a.String()
 	}
 	return net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
+}
+
+// redisLogOnce installs redisLog once per process (go-redis's logger is global).
+var redisLogOnce sync.Once
+
+// redisLog passes go-redis's own log lines (lost connections, a pub/sub
+// connection being replaced) into the server's JSON log, as warnings.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }

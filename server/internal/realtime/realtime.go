@@ -71,7 +71,8 @@ type Config struct {
 	// OnConnection, when set, is called for every authenticated socket before its
 	// connect reply is sent, so that event handlers registered on s in it see
 	// every event the client sends. It is the last to see the handshake's auth
-	// object, which carries the session token: it is cleared afterwards.
+	// object (which carries the session token), headers and query: they are
+	// cleared afterwards.
 	OnConnection func(s *socket.Socket, identity string)
 	// OnResubscribe, when set, is called (on a goroutine of its own) each time
 	// the adapter of the main namespace has subscribed again after its Redis
@@ -330,8 +331,11 @@ func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedErr
 		s.cfg.OnConnection(sock, identity)
 	}
 	// The handshake's auth object holds the session token: it is kept no
-	// longer than needed (and no memory for it for the connection's life).
-	sock.Handshake().Auth = nil
+	// longer than needed. Its copies of the request's headers (the cookie with
+	// the token among them) and query go too: they would cost more than a
+	// kilobyte for every connection's life, and nothing reads them later.
+	h := sock.Handshake()
+	h.Auth, h.Headers, h.Query = nil, nil, nil
 	next(nil)
 }
 

@@ -28,10 +28,30 @@ type Handlers struct {
 
 // Register attaches the event handlers to s, whose identity is identity. It has the
 // signature of realtime.Config.OnConnection.
+//
+// It adds one catch-all listener rather than one per event: a listener per
+// event name costs a map entry and a list on every socket, for its whole life.
 func (h *Handlers) Register(s *socket.Socket, identity string) {
-	s.On(events.TaskSubscribe, func(args ...any) { h.subscribe(s, identity, args) })
-	s.On(events.TaskUnsubscribe, func(args ...any) { h.unsubscribe(s, identity, args) })
-	s.On(events.TaskCancel, func(args ...any) { h.cancel(s, identity, args) })
+	s.OnAny(func(args ...any) {
+		if len(args) == 0 {
+			return
+		}
+		var handle func(*socket.Socket, string, []any)
+		switch name, _ := args[0].(string); name {
+		case events.TaskSubscribe:
+			handle = h.subscribe
+		case events.TaskUnsubscribe:
+			handle = h.unsubscribe
+		case events.TaskCancel:
+			handle = h.cancel
+		default:
+			return
+		}
+		// Catch-all listeners run on the socket's reading path: the work
+		// (Redis round trips) goes on a goroutine of its own, as Socket.IO
+		// does for ordinary listeners.
+		go handle(s, identity, args[1:])
+	})
 }
 
 // Rooms is what Resync needs of the Socket.IO server (realtime.Server).

@@ -20,10 +20,7 @@ import (
 // no engine bookkeeping per recipient.
 func Deliver(s engine.Socket, frames [][]byte, volatile bool) bool {
 	if ls, ok := s.(*session); ok {
-		if ls.state.Load() == stateOpen && !(volatile && ls.ws.backlogged()) {
-			_ = ls.ws.writeFrames(frames)
-		}
-		return true
+		return ls.deliver(frames, volatile)
 	}
 	w, ok := s.Transport().(*websocket)
 	if !ok || !w.direct.Load() {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zishang520/engine.io/v2/config"
+	"github.com/zishang520/engine.io/v2/transports"
 )
 
 // GateTimeout bounds every wait for a gate. The engine's ServeHTTP returns within
@@ -92,22 +93,51 @@ func Handler(engine http.Handler) http.Handler {
 	}
 	eng, _ := engine.(engineServer)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if eng != nil && isWebSocketRequest(r) {
-			q := r.URL.Query()
-			if q.Get("transport") == "websocket" && q.Get("EIO") == "4" {
-				if q.Get("sid") != "" {
-					if Installed() {
-						serveUpgrade(eng, w, r, maxMessage)
-						return
-					}
-				} else if eng.Opts().InitialPacket() == nil {
-					serveSession(eng, w, r)
-					return
-				}
-			}
+		if eng != nil && serveOwn(eng, w, r, maxMessage) {
+			return
 		}
 		g := newGate(maxMessage)
 		defer g.open()
 		engine.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gateKey{}, g)))
 	})
+}
+
+// serveOwn serves the requests of this package's sessions (protocol 4, not
+// JSONP; see session), and the websocket upgrades of the engine's own sessions
+// when our transports are installed, and reports whether it did.
+func serveOwn(eng engineServer, w http.ResponseWriter, r *http.Request, maxMessage int64) bool {
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" || q.Has("j") {
+		return false
+	}
+	ws := isWebSocketRequest(r)
+	if sid := q.Get("sid"); sid != "" {
+		if c, ok := eng.Clients().Load(sid); ok {
+			if s, ok := c.(*session); ok {
+				if ws {
+					s.serveWebSocketUpgrade(w, r)
+				} else {
+					s.servePolling(w, r)
+				}
+				return true
+			}
+		}
+		if ws && q.Get("transport") == transports.WEBSOCKET && Installed() {
+			serveUpgrade(eng, w, r, maxMessage)
+			return true
+		}
+		return false
+	}
+	if r.Method != http.MethodGet || eng.Opts().InitialPacket() != nil {
+		return false
+	}
+	switch t := q.Get("transport"); {
+	case t == transports.WEBSOCKET && ws:
+		serveSession(eng, w, r)
+	case t == transports.POLLING && !ws:
+		servePollingSession(eng, w, r)
+	default:
+		return false
+	}
+	return true
 }

@@ -81,18 +81,22 @@ func pollerRegister(c *wsConn, onMessage func(bool, []byte) bool, onEnd func(err
 	c.wmu.Lock()
 	closed := c.closed
 	if !closed {
-		c.unpoll = func() { go p.end(pc, errConnClosed) }
+		c.polled = pc
 	}
 	c.wmu.Unlock()
 	if closed || !p.arm(pc, syscall.EPOLL_CTL_ADD) {
 		p.end(pc, nil)
 		c.wmu.Lock()
-		c.unpoll = nil
+		c.polled = nil
 		c.wmu.Unlock()
 		return false
 	}
 	return true
 }
+
+// closed is called (under the connection's write lock) when the connection is
+// closed: reading ends, and the owner is told.
+func (pc *polled) closed() { go thePoller.end(pc, errConnClosed) }
 
 // arm (re)enables the one-shot notification of pc. The descriptor is used under
 // the connection's own reference, so that it cannot be closed, and its number

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -20,26 +21,25 @@ import (
 	"github.com/zishang520/engine.io/v2/types"
 )
 
-// A session is an engine.io session that is a websocket from its first request
-// (EIO=4, transport=websocket, no sid): what most Socket.IO deployments use
-// (transports: ["websocket"]) and what needs no sticky sessions. The engine would
-// give it a socket, a transport, a websocket library's connection with its
-// buffers, the first request kept alive for the session's life, event-emitter
-// maps and a goroutine per timer; a session is one small object in their place
-// that speaks the same protocol: the open packet, heartbeats (ping every
-// pingInterval, a pong expected within pingTimeout), messages both ways, close.
-// It implements engine.Socket, so Socket.IO sees an ordinary engine
-// connection: the engine's "connection" event, the session in the engine's
-// client list, "data", "error" and "close" events.
+// A session is an engine.io (protocol 4) session served by this package instead
+// of the engine: the engine would give it a socket, transport objects, a
+// websocket library's connection with its buffers, the first request kept alive
+// for the session's life, event-emitter maps and a goroutine per timer; a
+// session is one small object that speaks the protocol itself: the open packet,
+// heartbeats (a ping every pingInterval, a pong expected within pingTimeout),
+// messages both ways, close, and for sessions that start on HTTP long-polling
+// the polling requests and the upgrade to websocket (see poll.go). It implements
+// engine.Socket, so Socket.IO sees an ordinary engine connection: the engine's
+// "connection" event, the session in the engine's client list, "data", "error",
+// "close" (and "upgrading", "upgrade", "packet", "heartbeat") events.
 //
-// Sessions that start on polling (and may upgrade to websocket) stay with the
-// engine and this package's transports.
+// JSONP polling and protocol 3 stay with the engine and this package's
+// transports.
 type session struct {
 	emitter
 
 	id     string
-	srv    engine.BaseServer
-	ws     *wsConn
+	srv    engineServer
 	remote string
 	tr     *sessionTransport
 	// req is the handshake request, in a compact form; reqCtx the
@@ -50,6 +50,14 @@ type session struct {
 
 	state atomic.Int32  // stateOpen, stateClosing, stateClosed
 	count *atomic.Int64 // the open sessions of the engine
+
+	// mu guards the transport: a websocket (ws), or polling (poll) with
+	// possibly a websocket being probed for the upgrade (probe).
+	mu        sync.Mutex
+	ws        *wsConn
+	poll      *pollState
+	probe     *wsConn
+	onPolling atomic.Bool // poll != nil, for lock-free readers
 
 	pingInterval, pingTimeout time.Duration
 	hbMu                      sync.Mutex
@@ -83,60 +91,10 @@ var pingFrame = Frame(true, []byte{eioPing})
 
 var _ engine.Socket = (*session)(nil)
 
-// serveSession handles the handshake of a websocket session (see session):
-// the engine's checks and middlewares, the websocket handshake, the open packet,
-// then the engine's "connection" event, after which the session reads.
-func serveSession(eng engineServer, w http.ResponseWriter, r *http.Request) {
-	key, err := checkWebSocketRequest(r)
-	if err != nil {
-		http.Error(w, "Bad Request", http.StatusBadRequest)
-		return
-	}
-	ctx := types.NewHttpContext(w, r)
-	eng.ApplyMiddlewares(ctx, func(err error) {
-		if err != nil {
-			abort(eng, ctx, engine.BAD_REQUEST, map[string]any{"name": "MIDDLEWARE_FAILURE"})
-			return
-		}
-		if code, errCtx := eng.Verify(ctx, true); code != nil {
-			abort(eng, ctx, code, errCtx)
-			return
-		}
-		id, err := eng.GenerateId(ctx)
-		if err != nil {
-			abort(eng, ctx, engine.BAD_REQUEST, map[string]any{"name": "ID_GENERATION_ERROR", "error": err})
-			return
-		}
-		nc, err := upgradeConn(w, key, ctx.ResponseHeaders.All())
-		if err != nil {
-			return // nothing more can be said to this client
-		}
-		opts := eng.Opts()
-		s := &session{
-			id:           id,
-			srv:          eng,
-			ws:           newWSConn(nc, opts.MaxHttpBufferSize()),
-			remote:       nc.RemoteAddr().String(),
-			req:          compactRequestOf(r),
-			pingInterval: opts.PingInterval(),
-			pingTimeout:  opts.PingTimeout(),
-		}
-		s.tr = newSessionTransport(s)
-		open := fmt.Appendf(nil, `%c{"maxPayload":`, eioOpen)
-		open = fmt.Appendf(open, `%d,"pingInterval":%d,"pingTimeout":%d,"sid":%s,"upgrades":[]}`,
-			opts.MaxHttpBufferSize(), s.pingInterval.Milliseconds(), s.pingTimeout.Milliseconds(), strconv.Quote(id))
-		if err := s.ws.write(true, open); err != nil {
-			s.ws.abort()
-			return
-		}
-		s.hb = time.AfterFunc(s.pingInterval, s.heartbeat)
-		s.count = sessionCounter(eng)
-		s.count.Add(1)
-		eng.Clients().Store(id, s)
-		eng.Emit("connection", s)
-		// Socket.IO listens now: the client's CONNECT can be read.
-		s.ws.startReading(s.onMessage, s.onReadEnd)
-	})
+// engineServer is what a session needs of the engine.
+type engineServer interface {
+	http.Handler
+	engine.BaseServer
 }
 
 // sessionCounts counts the open sessions of each engine (the engine counts
@@ -152,8 +110,8 @@ func sessionCounter(eng engine.BaseServer) *atomic.Int64 {
 }
 
 // ClientsCount is the number of open engine.io sessions of eng: the engine's
-// own (polling, upgraded) and this package's websocket sessions. Use it
-// instead of the engine's ClientsCount, which does not see the latter.
+// own (protocol 3, JSONP) and this package's sessions. Use it instead of the
+// engine's ClientsCount, which does not see the latter.
 func ClientsCount(eng engine.BaseServer) uint64 {
 	n := int64(eng.ClientsCount())
 	if c, ok := sessionCounts.Load(eng); ok {
@@ -162,13 +120,99 @@ func ClientsCount(eng engine.BaseServer) uint64 {
 	return uint64(max(n, 0))
 }
 
-// engineServer is what a session needs of the engine.
-type engineServer interface {
-	http.Handler
-	engine.BaseServer
+// handshake runs the engine's middlewares and checks for a new session's first
+// request, and calls open with the session id when they pass; otherwise it
+// answers the error, as the engine does.
+func handshake(eng engineServer, w http.ResponseWriter, r *http.Request, open func(ctx *types.HttpContext, id string)) {
+	ctx := types.NewHttpContext(w, r)
+	eng.ApplyMiddlewares(ctx, func(err error) {
+		if err != nil {
+			abort(eng, ctx, engine.BAD_REQUEST, map[string]any{"name": "MIDDLEWARE_FAILURE"})
+			return
+		}
+		if code, errCtx := eng.Verify(ctx, isWebSocketRequest(r)); code != nil {
+			abort(eng, ctx, code, errCtx)
+			return
+		}
+		id, err := eng.GenerateId(ctx)
+		if err != nil {
+			abort(eng, ctx, engine.BAD_REQUEST, map[string]any{"name": "ID_GENERATION_ERROR", "error": err})
+			return
+		}
+		open(ctx, id)
+	})
 }
 
-// abort refuses a handshake before the upgrade, as the engine does: a JSON error
+// newSession makes the session id for the handshake request ctx.
+func newSession(eng engineServer, ctx *types.HttpContext, id, remote string) *session {
+	opts := eng.Opts()
+	s := &session{
+		id:           id,
+		srv:          eng,
+		remote:       remote,
+		req:          compactRequestOf(ctx.Request()),
+		pingInterval: opts.PingInterval(),
+		pingTimeout:  opts.PingTimeout(),
+	}
+	s.tr = &sessionTransport{Transport: baseTransport, s: s}
+	// Socket.IO reads the request when the client's CONNECT comes, right
+	// after: it gets this one, and later ones are made of the compact form.
+	s.reqCtx.Store(ctx)
+	return s
+}
+
+// openPacket is the engine.io open packet of s (the keys in the order the
+// engine's JSON encoding gives them).
+func (s *session) openPacket(upgrades []string) []byte {
+	opts := s.srv.Opts()
+	b := fmt.Appendf(nil, `{"maxPayload":%d,"pingInterval":%d,"pingTimeout":%d,"sid":%s,"upgrades":[`,
+		opts.MaxHttpBufferSize(), s.pingInterval.Milliseconds(), s.pingTimeout.Milliseconds(), strconv.Quote(s.id))
+	for i, u := range upgrades {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, u)
+	}
+	return append(b, "]}"...)
+}
+
+// start registers the session with the engine, whose "connection" event makes
+// Socket.IO attach its listeners, and starts the heartbeat.
+func (s *session) start() {
+	s.hb = time.AfterFunc(s.pingInterval, s.heartbeat)
+	s.count = sessionCounter(s.srv)
+	s.count.Add(1)
+	s.srv.Clients().Store(s.id, s)
+	s.srv.Emit("connection", s)
+}
+
+// serveSession handles the first request of a session that starts on
+// websocket: the engine's checks and middlewares, the websocket handshake, the
+// open packet, then the engine's "connection" event, after which the session
+// reads (so no CONNECT can arrive before Socket.IO listens).
+func serveSession(eng engineServer, w http.ResponseWriter, r *http.Request) {
+	key, err := checkWebSocketRequest(r)
+	if err != nil {
+		http.Error(w, "Bad Request", http.StatusBadRequest)
+		return
+	}
+	handshake(eng, w, r, func(ctx *types.HttpContext, id string) {
+		nc, err := upgradeConn(w, key, ctx.ResponseHeaders.All())
+		if err != nil {
+			return // nothing more can be said to this client
+		}
+		s := newSession(eng, ctx, id, nc.RemoteAddr().String())
+		s.ws = newWSConn(nc, eng.Opts().MaxHttpBufferSize())
+		if err := s.ws.writeFrame(textFrameWithPrefix(eioOpen, s.openPacket(nil))); err != nil {
+			s.ws.abort()
+			return
+		}
+		s.start()
+		s.ws.startReading(s.onMessage, s.onReadEnd)
+	})
+}
+
+// abort refuses a request before the upgrade, as the engine does: a JSON error
 // with 400 (403 when forbidden) and the engine's "connection_error" event.
 func abort(eng engineServer, ctx *types.HttpContext, code *types.CodeMessage, errCtx map[string]any) {
 	eng.Emit("connection_error", &types.ErrorMessage{CodeMessage: code, Req: ctx, Context: errCtx})
@@ -197,7 +241,7 @@ var doneContext = func() context.Context {
 // host, address, TLS, headers) in one string, instead of the parsed request
 // with its maps, which would cost a few kilobytes for each connection's life.
 type compactRequest struct {
-	s   string // method \n uri \n host \n remote, then name \x00 value \x00 ...
+	s   string // method \n uri \n host \n remote \n, then name \x00 value \x00 ...
 	tls *tls.ConnectionState
 }
 
@@ -257,7 +301,42 @@ func (discardResponse) Header() http.Header         { return http.Header{} }
 func (discardResponse) Write(b []byte) (int, error) { return len(b), nil }
 func (discardResponse) WriteHeader(int)             {}
 
-// onMessage handles one websocket message of the client; false ends reading.
+// send sends one engine.io packet: kind is its type ('0'..'6', data after
+// it) or 0 for a binary message (data alone).
+func (s *session) send(kind byte, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sendLocked(kind, data)
+}
+
+func (s *session) sendLocked(kind byte, data []byte) error {
+	if p := s.poll; p != nil {
+		p.add(kind, data)
+		return nil
+	}
+	if kind == 0 {
+		return s.ws.writeFrame(Frame(false, data))
+	}
+	return s.ws.writeFrame(textFrameWithPrefix(kind, data))
+}
+
+// deliver writes broadcast frames (see Deliver); false when the session
+// polls.
+func (s *session) deliver(frames [][]byte, volatile bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.poll != nil {
+		return false
+	}
+	if s.state.Load() == stateOpen && !(volatile && s.ws.backlogged()) {
+		// An error means the connection is failing; its reader reports it.
+		_ = s.ws.writeFrames(frames)
+	}
+	return true
+}
+
+// onMessage handles one message of the client (a websocket message, or one
+// packet of a polling request's payload); false ends reading.
 func (s *session) onMessage(text bool, data []byte) bool {
 	if s.state.Load() != stateOpen {
 		return false
@@ -305,7 +384,7 @@ func (s *session) emitPacket(typ packet.Type, data io.Reader) {
 	}
 }
 
-// onReadEnd is told why reading stopped.
+// onReadEnd is told why the websocket stopped.
 func (s *session) onReadEnd(err error) {
 	if isClosedConn(err) {
 		s.onClose("transport close", nil)
@@ -330,7 +409,13 @@ func (s *session) heartbeat() {
 	s.awaitingPong = true
 	s.hb.Reset(s.pingTimeout)
 	s.hbMu.Unlock()
-	_ = s.ws.writeFrame(pingFrame)
+	s.mu.Lock()
+	if s.poll != nil {
+		s.poll.add(eioPing, nil)
+	} else {
+		_ = s.ws.writeFrame(pingFrame)
+	}
+	s.mu.Unlock()
 }
 
 func (s *session) onPong() {
@@ -345,17 +430,32 @@ func (s *session) onPong() {
 	}
 }
 
-// onClose closes the session once: the connection, the timer, the engine's
+// onClose closes the session once: its connections, the timer, the engine's
 // list, then the "close" event (reason, error) that Socket.IO listens to.
 func (s *session) onClose(reason string, err error) {
 	s.closeOnce.Do(func() {
 		s.state.Store(stateClosed)
 		s.hbMu.Lock()
-		s.hb.Stop()
+		if s.hb != nil {
+			s.hb.Stop()
+		}
 		s.hbMu.Unlock()
-		s.ws.close(closeNormal)
+		s.mu.Lock()
+		if s.poll != nil {
+			s.poll.close()
+		}
+		if s.ws != nil {
+			s.ws.close(closeNormal)
+		}
+		if s.probe != nil {
+			s.probe.abort()
+			s.probe = nil
+		}
+		s.mu.Unlock()
 		s.srv.Clients().Delete(s.id)
-		s.count.Add(-1)
+		if s.count != nil {
+			s.count.Add(-1)
+		}
 		s.Emit("close", reason, err)
 	})
 }
@@ -380,7 +480,7 @@ func (s *session) Request() *types.HttpContext {
 // RemoteAddress is the client's address.
 func (s *session) RemoteAddress() string { return s.remote }
 
-// Transport returns the session's websocket transport.
+// Transport returns the session's transport.
 func (s *session) Transport() transports.Transport { return s.tr }
 
 // Id is the session id.
@@ -398,17 +498,21 @@ func (s *session) SetReadyState(state string) {
 	}
 }
 
-// Upgraded reports false: a session never changes transport.
-func (s *session) Upgraded() bool { return false }
+// Upgraded reports whether the session moved from polling to websocket.
+func (s *session) Upgraded() bool { return s.tr.upgraded.Load() }
 
-// Upgrading reports false: a session never changes transport.
-func (s *session) Upgrading() bool { return false }
+// Upgrading reports whether a websocket is being probed for the upgrade.
+func (s *session) Upgrading() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.probe != nil
+}
 
-// Construct does nothing: serveSession builds sessions.
+// Construct does nothing: this package builds sessions.
 func (s *session) Construct(string, engine.BaseServer, transports.Transport, *types.HttpContext, int) {
 }
 
-// MaybeUpgrade refuses: a websocket session has nothing to upgrade to.
+// MaybeUpgrade refuses: this package upgrades its sessions itself.
 func (s *session) MaybeUpgrade(t transports.Transport) { t.Close() }
 
 // Send sends a message (data is a text or binary buffer).
@@ -422,7 +526,6 @@ func (s *session) Write(data io.Reader, _ *packet.Options, callback engine.SendC
 	if s.state.Load() != stateOpen {
 		return s
 	}
-	var frame []byte
 	switch d := data.(type) {
 	case *types.StringBuffer:
 		b := d.Bytes()
@@ -431,24 +534,23 @@ func (s *session) Write(data io.Reader, _ *packet.Options, callback engine.SendC
 			// has read the request.
 			s.reqCtx.Store(nil)
 		}
-		frame = MessageFrame(b)
+		_ = s.send(eioMessage, b)
 	case *types.BytesBuffer:
-		frame = Frame(false, d.Bytes())
+		_ = s.send(0, d.Bytes())
 	default:
 		b, err := io.ReadAll(data)
 		if err != nil {
 			return s
 		}
-		frame = MessageFrame(b)
+		_ = s.send(eioMessage, b)
 	}
-	_ = s.ws.writeFrame(frame)
 	if callback != nil {
 		callback(s.tr)
 	}
 	return s
 }
 
-// Close closes the session: what is queued is sent, then a close frame.
+// Close closes the session: what is queued is sent, then the transport closes.
 func (s *session) Close(bool) {
 	if !s.state.CompareAndSwap(stateOpen, stateClosing) {
 		return
@@ -456,12 +558,21 @@ func (s *session) Close(bool) {
 	s.onClose("forced close", nil)
 }
 
+// base64Message encodes a binary message for a polling payload.
+func base64Message(data []byte) []byte {
+	b := make([]byte, 1+base64.StdEncoding.EncodedLen(len(data)))
+	b[0] = 'b'
+	base64.StdEncoding.Encode(b[1:], data)
+	return b
+}
+
 // sessionTransport is the Transport of a session, for code that asks a socket
 // for its transport (its name, whether it is writable). It is a shared base
 // transport with the session behind the methods that matter.
 type sessionTransport struct {
 	transports.Transport
-	s *session
+	s        *session
+	upgraded atomic.Bool // the session moved from polling to websocket
 }
 
 // baseTransport is the engine's base transport behind every sessionTransport.
@@ -474,8 +585,12 @@ var baseTransport = func() transports.Transport {
 	return t
 }()
 
-func newSessionTransport(s *session) *sessionTransport {
-	return &sessionTransport{Transport: baseTransport, s: s}
+// Name is the transport's name in the engine.io protocol.
+func (t *sessionTransport) Name() string {
+	if t.s.onPolling.Load() {
+		return transports.POLLING
+	}
+	return transports.WEBSOCKET
 }
 
 // Sid is the session id.
@@ -484,28 +599,32 @@ func (t *sessionTransport) Sid() string { return t.s.id }
 // ReadyState is the session's state.
 func (t *sessionTransport) ReadyState() string { return t.s.ReadyState() }
 
-// SupportsBinary reports true: websockets carry binary.
+// SupportsBinary reports true.
 func (t *sessionTransport) SupportsBinary() bool { return true }
 
-// Name is the transport's name in the engine.io protocol.
-func (t *sessionTransport) Name() string { return transports.WEBSOCKET }
-
-// HandlesUpgrades reports that this is the websocket transport.
-func (t *sessionTransport) HandlesUpgrades() bool { return true }
+// HandlesUpgrades reports whether the transport is the websocket one.
+func (t *sessionTransport) HandlesUpgrades() bool { return !t.s.onPolling.Load() }
 
 // Protocol is the engine.io protocol revision: 4.
 func (t *sessionTransport) Protocol() int { return 4 }
 
-// Writable reports true: messages are queued when the network cannot take them.
+// Writable reports true: messages are queued when they cannot go out at once.
 func (t *sessionTransport) Writable() bool { return t.s.state.Load() == stateOpen }
 
-// Send writes packets to the session's connection.
+// Send writes packets to the session.
 func (t *sessionTransport) Send(packets []*packet.Packet) {
 	for _, p := range packets {
 		if p.Type == packet.MESSAGE {
 			t.s.Write(p.Data, p.Options, nil)
 		}
 	}
+}
+
+// OnRequest answers a request the engine routed to this transport (it should
+// not: Handler serves the session's requests).
+func (t *sessionTransport) OnRequest(ctx *types.HttpContext) {
+	ctx.SetStatusCode(http.StatusBadRequest)
+	_, _ = ctx.Write(nil)
 }
 
 // Close closes the session.

@@ -177,7 +177,7 @@ func TestInstalled(t *testing.T) {
 func TestBroadcastBatchArrivesWhole(t *testing.T) {
 	srv := newServer(t, nil)
 	const n = 2000
-	for _, mode := range []string{"websocket", "upgrade"} {
+	for _, mode := range []string{"websocket", "upgrade", "polling"} {
 		t.Run(mode, func(t *testing.T) {
 			c := dial(t, srv.url, mode, nil)
 			if _, err := c.Connect(ctxT(t, 5*time.Second), nil); err != nil {
@@ -368,5 +368,36 @@ func TestEnginePanicClosesOnlyThatConnection(t *testing.T) {
 	other := dial(t, srv.url, "websocket", nil)
 	if _, err := other.Connect(ctxT(t, 5*time.Second), nil); err != nil {
 		t.Fatalf("server unusable after a recovered panic: %v", err)
+	}
+}
+
+// TestPollingBurstsNeverEmpty sends events in bursts of two, the second while
+// the poll woken by the first is being answered, again and again: every poll
+// must carry packets (a poll answered empty is a parse error for the JS
+// client, which then closes the session) and every event must arrive in order.
+func TestPollingBurstsNeverEmpty(t *testing.T) {
+	srv := newServer(t, nil)
+	c := dial(t, srv.url, "polling", nil)
+	if _, err := c.Connect(ctxT(t, 5*time.Second), nil); err != nil {
+		t.Fatal(err)
+	}
+	const bursts = 300
+	go func() {
+		for i := range bursts {
+			_ = srv.io.To("room").Emit("n", 2*i)
+			_ = srv.io.To("room").Emit("n", 2*i+1)
+			time.Sleep(200 * time.Microsecond) // not a synchronisation: the bursts' spacing
+		}
+	}()
+	ctx := ctxT(t, 20*time.Second)
+	for i := range 2 * bursts {
+		p, err := c.NextEvent(ctx)
+		if err != nil {
+			t.Fatalf("event %d of %d: %v", i, 2*bursts, err)
+		}
+		var got int
+		if err := json.Unmarshal(p.Args()[0], &got); err != nil || got != i {
+			t.Fatalf("event %d: got %s, want %d in order", i, p.Data, i)
+		}
 	}
 }

@@ -45,15 +45,13 @@ type wsConn struct {
 	maxMessage int64
 
 	// read side (one goroutine at a time)
-	hdr [14]byte
-	rs  *readState // between reads of a polled connection
-	// unpoll tells the poller that the connection is closed (set while it is
-	// registered; called under wmu).
-	unpoll func()
+	rs *readState // between reads of a polled connection
+	// polled is the connection's registration with the poller, told when the
+	// connection is closed (under wmu).
+	polled interface{ closed() }
 
 	wmu      sync.Mutex
 	out      net.Buffers // queued output, in order
-	spare    net.Buffers // the previous queue's array, reused
 	queued   int         // bytes in out
 	writing  bool        // a writer goroutine runs
 	wclosed  bool        // nothing more may be written
@@ -91,11 +89,12 @@ func (c *wsConn) readFull(b []byte) error {
 // client's close frame, errProtocol or errTooBig after a bad frame (the
 // connection is then closed with the matching status), or the network error.
 func (c *wsConn) readMessage() (text bool, data []byte, err error) {
+	var hdr [14]byte
 	var msg []byte
 	var msgOp byte
 	inMessage := false
 	for {
-		h := c.hdr[:2]
+		h := hdr[:2]
 		if err := c.readFull(h); err != nil {
 			return false, nil, err
 		}
@@ -107,15 +106,15 @@ func (c *wsConn) readMessage() (text bool, data []byte, err error) {
 		n := int64(h[1] & 0x7f)
 		switch n {
 		case 126:
-			if err := c.readFull(c.hdr[2:4]); err != nil {
+			if err := c.readFull(hdr[2:4]); err != nil {
 				return false, nil, err
 			}
-			n = int64(binary.BigEndian.Uint16(c.hdr[2:4]))
+			n = int64(binary.BigEndian.Uint16(hdr[2:4]))
 		case 127:
-			if err := c.readFull(c.hdr[2:10]); err != nil {
+			if err := c.readFull(hdr[2:10]); err != nil {
 				return false, nil, err
 			}
-			u := binary.BigEndian.Uint64(c.hdr[2:10])
+			u := binary.BigEndian.Uint64(hdr[2:10])
 			if u > 1<<62 {
 				return false, nil, c.protocolError(closeMessageTooBig, errTooBig)
 			}
@@ -276,17 +275,13 @@ func (c *wsConn) writer() {
 			return
 		}
 		bufs := c.out
-		c.out, c.spare = c.spare[:0], nil
-		c.queued = 0
+		c.out, c.queued = nil, 0
 		c.wmu.Unlock()
 
 		_ = c.nc.SetWriteDeadline(time.Now().Add(deadline))
-		keep := bufs[:0:len(bufs)]
 		_, err := bufs.WriteTo(c.nc)
-		clear(keep[:cap(keep)])
 
 		c.wmu.Lock()
-		c.spare = keep
 		if err != nil {
 			c.failLocked(err)
 			c.writing = false
@@ -312,9 +307,9 @@ func (c *wsConn) closeLocked() {
 	if !c.closed {
 		c.closed = true
 		_ = c.nc.Close()
-		if c.unpoll != nil {
-			c.unpoll()
-			c.unpoll = nil
+		if c.polled != nil {
+			c.polled.closed()
+			c.polled = nil
 		}
 	}
 }

@@ -317,6 +317,11 @@ func (c *Conn) poll() {
 			c.fail(err)
 			return
 		}
+		if body == "" {
+			// engine.io-client reads an empty payload as a parse error.
+			c.fail(errors.New("eiotest: empty poll response"))
+			return
+		}
 		for _, p := range strings.Split(body, "\x1e") {
 			if strings.HasPrefix(p, "b") {
 				b, err := base64.StdEncoding.DecodeString(p[1:])
