@@ -5,12 +5,13 @@ BIN ?= bin
 GO_MODULES := shared emitter server worker devtools
 # Modules kept out of the workspace so their dependencies never change what the
 # binaries are built with: deploy/ (manifest tests with the kustomize and Kubernetes
-# libraries) and bench/emitter (emitter benchmarks and Redis failure tests).
-OFF_WORKSPACE := deploy bench/emitter
+# libraries), bench/emitter (emitter benchmarks and Redis failure tests) and
+# bench/gofeed (the event source of bench/run).
+OFF_WORKSPACE := deploy bench/emitter bench/gofeed
 # Leaf modules that other projects import must also build and test outside the workspace.
 STANDALONE := emitter shared
 
-.PHONY: all build run run-cluster test test-go test-standalone test-e2e lint tidy clean fuzz-short test-soak
+.PHONY: all build run run-cluster test test-go test-standalone test-e2e lint tidy clean fuzz-short test-soak bench bench-smoke
 
 all: build
 
@@ -29,7 +30,7 @@ run-cluster:
 	@scripts/run-cluster.sh
 
 # Everything CI runs. Needs redis-server and Node.js.
-test: lint test-go test-standalone fuzz-short test-e2e test-web test-soak
+test: lint test-go test-standalone fuzz-short test-e2e test-web test-soak bench-smoke
 
 lint:
 	@out=$$(gofmt -l $(GO_MODULES) $(OFF_WORKSPACE)); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -56,6 +57,16 @@ fuzz-short:
 		echo "== fuzz $$mod $$pkg $$name ($(FUZZTIME))"; \
 		(cd $$mod && go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg) | grep -v '^fuzz: elapsed' ; \
 	done
+
+# The side-by-side benchmark against the Node reference (see bench/README.md):
+# the full run (about 20 minutes; writes bench/RESULTS.md), and its smoke form
+# (small numbers, under a minute), which only checks that it still runs and that
+# taskwire loses nothing.
+bench: build
+	TASKWIRE_BIN_DIR=$(abspath $(BIN)) bench/run
+
+bench-smoke: build
+	TASKWIRE_BIN_DIR=$(abspath $(BIN)) bench/run --smoke
 
 # The soak test in its short form (60 s; see bench/soak/README.md).
 test-soak: build
