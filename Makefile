@@ -62,7 +62,7 @@ fuzz-short:
 	done
 
 # The side-by-side benchmark against the Node reference (see bench/README.md):
-# the full run (about 20 minutes; writes bench/RESULTS.md), and its smoke form
+# the full run (about 25 minutes on 2 cores; writes bench/RESULTS.md), and its smoke form
 # (small numbers, under a minute), which only checks that it still runs and that
 # taskwire loses nothing.
 bench: build
