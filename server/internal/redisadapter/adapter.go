@@ -214,8 +214,7 @@ type Adapter struct {
 	closeOnce  sync.Once
 	sse        chan func()
 
-	mu       sync.Mutex
-	requests map[string]*pending
+	reqs requests // our requests waiting for answers
 }
 
 // Construct sets a up for nsp (called by Builder.New).
@@ -235,7 +234,6 @@ func (a *Adapter) Construct(nsp socket.Namespace) {
 	a.done = make(chan struct{})
 	a.loopDone = make(chan struct{})
 	a.sse = make(chan func(), sseQueue)
-	a.requests = map[string]*pending{}
 }
 
 // UID returns the id this server uses in its messages.
@@ -249,14 +247,7 @@ func (a *Adapter) Close() {
 			_ = a.ps.Close()
 			<-a.loopDone
 		}
-		a.mu.Lock()
-		reqs := a.requests
-		a.requests = map[string]*pending{}
-		a.mu.Unlock()
-		for _, p := range reqs {
-			p.timer.Stop()
-			p.fail(errors.New("redisadapter: adapter closed"))
-		}
+		a.reqs.failAll(errors.New("redisadapter: adapter closed"))
 		a.b.mu.Lock()
 		delete(a.b.adapters, a)
 		a.b.mu.Unlock()
@@ -428,9 +419,9 @@ func (a *Adapter) ServerSideEmit(packet []any) error {
 	id := randomID(12)
 	p := &pending{kind: wire.RequestServerSideEmit, expected: expected, acks: []any{},
 		onAck: func(responses []any, err error) { ack(responses, err) }}
-	a.register(id, p, a.b.cfg.RequestTimeout)
+	a.reqs.register(id, p, a.b.cfg.RequestTimeout)
 	if err := a.publishRequest(context.Background(), &wire.Request{UID: a.uid, RequestID: id, Type: wire.RequestServerSideEmit, Data: data}); err != nil {
-		a.unregister(id)
+		a.reqs.unregister(id)
 		return err
 	}
 	return nil
@@ -465,14 +456,14 @@ func (a *Adapter) BroadcastWithAck(packet *parser.Packet, opts *socket.Broadcast
 	}
 	if encErr == nil {
 		// Registered before publishing, so that no answer can come first.
-		a.register(id, &pending{kind: wire.RequestBroadcast, clientCount: clientCountCallback, onAck: ack, keep: true}, timeout)
+		a.reqs.register(id, &pending{kind: wire.RequestBroadcast, clientCount: clientCountCallback, onAck: ack, keep: true}, timeout)
 	} else {
 		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", encErr.Error()))
 	}
 	a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
 	if encErr == nil {
 		if err := a.publish(context.Background(), a.ch.Request(), payload); err != nil {
-			a.unregister(id)
+			a.reqs.unregister(id)
 		}
 	}
 }
@@ -499,9 +490,9 @@ func (a *Adapter) FetchSockets(opts *socket.BroadcastOptions) func(func([]socket
 			timeout = *opts.Flags.Timeout
 		}
 		id := randomID(12)
-		a.register(id, &pending{kind: wire.RequestRemoteFetch, expected: expected, sockets: local, onSockets: cb}, timeout)
+		a.reqs.register(id, &pending{kind: wire.RequestRemoteFetch, expected: expected, sockets: local, onSockets: cb}, timeout)
 		if err := a.publishRequest(context.Background(), &wire.Request{UID: a.uid, RequestID: id, Type: wire.RequestRemoteFetch, Opts: toWireOpts(opts)}); err != nil {
-			if a.unregister(id) != nil {
+			if a.reqs.unregister(id) != nil {
 				go cb(nil, err)
 			}
 		}

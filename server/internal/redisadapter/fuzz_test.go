@@ -170,7 +170,7 @@ func FuzzClassicChannels(f *testing.F) {
 	classicSeeds(f)
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
 		b, a := classicAdapter(t)
-		registerPending(a.register)
+		registerPending(a.reqs.register)
 		var m *redis.Message
 		switch which % 5 {
 		case 0:
@@ -232,7 +232,7 @@ func FuzzShardedChannels(f *testing.F) {
 	shardedSeeds(f)
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
 		b, a := shardedAdapter(t)
-		registerPending(a.register)
+		registerPending(a.reqs.register)
 		var ch string
 		switch which % 3 {
 		case 0:

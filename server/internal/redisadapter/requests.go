@@ -13,7 +13,7 @@ import (
 )
 
 // pending is a request of ours waiting for the other servers' answers. Its fields
-// are guarded by Adapter.mu.
+// are guarded by the mutex of the requests it is registered in.
 type pending struct {
 	kind     wire.RequestType
 	expected int64
@@ -31,7 +31,7 @@ type pending struct {
 	clientCount func(uint64)
 }
 
-// fail ends the request with err (timeout, close); called without Adapter.mu.
+// fail ends the request with err (timeout, close); called without the lock.
 func (p *pending) fail(err error) {
 	switch p.kind {
 	case wire.RequestRemoteFetch:
@@ -42,28 +42,89 @@ func (p *pending) fail(err error) {
 	// A broadcast with acks has its own timer in the BroadcastOperator.
 }
 
-func (a *Adapter) register(id string, p *pending, timeout time.Duration) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.requests[id] = p
+// complete ends a request that got every answer it expected.
+func (p *pending) complete() {
+	switch p.kind {
+	case wire.RequestRemoteFetch:
+		go p.onSockets(p.sockets, nil)
+	case wire.RequestServerSideEmit:
+		go p.onAck(p.acks, nil)
+	}
+}
+
+// requests are the requests of one adapter (classic or sharded) waiting for
+// answers, by request id.
+type requests struct {
+	mu sync.Mutex
+	m  map[string]*pending
+}
+
+// register adds p as request id; after timeout it is removed and, unless it
+// keeps taking answers, failed.
+func (rs *requests) register(id string, p *pending, timeout time.Duration) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.m == nil {
+		rs.m = map[string]*pending{}
+	}
+	rs.m[id] = p
 	p.timer = time.AfterFunc(timeout, func() {
-		if q := a.unregister(id); q != nil && !q.keep {
+		if q := rs.unregister(id); q != nil && !q.keep {
 			q.fail(fmt.Errorf("redisadapter: timeout reached: only %d responses received out of %d", q.got, q.expected))
 		}
 	})
 }
 
 // unregister removes the request id and returns it, or nil when it was gone.
-func (a *Adapter) unregister(id string) *pending {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	p := a.requests[id]
+func (rs *requests) unregister(id string) *pending {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	p := rs.m[id]
 	if p == nil {
 		return nil
 	}
-	delete(a.requests, id)
+	delete(rs.m, id)
 	p.timer.Stop()
 	return p
+}
+
+// get returns the request id, or nil when it is gone (or was never ours).
+func (rs *requests) get(id string) *pending {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.m[id]
+}
+
+// gather counts one answer to p, request id, and adds it with add (under the
+// lock). The answer that makes the count reach p.expected completes p, unless
+// add reports that this answer cannot complete a request.
+func (rs *requests) gather(id string, p *pending, add func(p *pending) (canComplete bool)) {
+	rs.mu.Lock()
+	if rs.m[id] != p {
+		rs.mu.Unlock() // ended in the meantime
+		return
+	}
+	p.got++
+	if !add(p) || p.got < p.expected {
+		rs.mu.Unlock()
+		return
+	}
+	delete(rs.m, id)
+	p.timer.Stop()
+	rs.mu.Unlock()
+	p.complete()
+}
+
+// failAll fails every request (the adapter closes).
+func (rs *requests) failAll(err error) {
+	rs.mu.Lock()
+	all := rs.m
+	rs.m = nil
+	rs.mu.Unlock()
+	for _, p := range all {
+		p.timer.Stop()
+		p.fail(err)
+	}
 }
 
 // onResponse handles a message of a response channel.
@@ -73,50 +134,34 @@ func (a *Adapter) onResponse(payload []byte) {
 		a.malformed("response", err, payload)
 		return
 	}
-	a.mu.Lock()
-	p := a.requests[r.RequestID]
+	p := a.reqs.get(r.RequestID)
 	if p == nil {
-		a.mu.Unlock()
 		a.b.stats.ignored.Add(1) // an answer to another server, or too late
 		return
 	}
 	a.b.stats.responses.Add(1)
 	switch p.kind {
 	case wire.RequestRemoteFetch:
-		p.got++
 		// Node counts an answer without a sockets array but never completes
 		// the request with it; so do we.
-		if !r.Has["sockets"] {
-			a.mu.Unlock()
-			a.malformed("response", fmt.Errorf("REMOTE_FETCH answer without sockets"), payload)
-			return
-		}
-		for _, s := range r.Sockets {
-			if rs, ok := remoteSocketFrom(s); ok {
-				p.sockets = append(p.sockets, rs)
+		withSockets := r.Has["sockets"]
+		a.reqs.gather(r.RequestID, p, func(p *pending) bool {
+			for _, s := range r.Sockets {
+				if rs, ok := remoteSocketFrom(s); ok {
+					p.sockets = append(p.sockets, rs)
+				}
 			}
+			return withSockets
+		})
+		if !withSockets {
+			a.malformed("response", fmt.Errorf("REMOTE_FETCH answer without sockets"), payload)
 		}
-		if p.got < p.expected {
-			a.mu.Unlock()
-			return
-		}
-		delete(a.requests, r.RequestID)
-		p.timer.Stop()
-		a.mu.Unlock()
-		go p.onSockets(p.sockets, nil)
 	case wire.RequestServerSideEmit:
-		p.got++
-		p.acks = append(p.acks, r.Data)
-		if p.got < p.expected {
-			a.mu.Unlock()
-			return
-		}
-		delete(a.requests, r.RequestID)
-		p.timer.Stop()
-		a.mu.Unlock()
-		go p.onAck(p.acks, nil)
+		a.reqs.gather(r.RequestID, p, func(p *pending) bool {
+			p.acks = append(p.acks, r.Data)
+			return true
+		})
 	case wire.RequestBroadcast:
-		a.mu.Unlock()
 		if r.Type == nil {
 			a.malformed("response", fmt.Errorf("broadcast ack answer without type"), payload)
 			return
@@ -129,8 +174,6 @@ func (a *Adapter) onResponse(payload []byte) {
 		case wire.RequestBroadcastAck:
 			p.onAck([]any{r.Packet}, nil)
 		}
-	default:
-		a.mu.Unlock()
 	}
 }
 

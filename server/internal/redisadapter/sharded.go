@@ -74,8 +74,7 @@ type ShardedAdapter struct {
 	sse        chan func()
 	rooms      roomSubscriptions
 
-	mu       sync.Mutex
-	requests map[string]*pending
+	reqs requests // our requests waiting for answers
 }
 
 func (b *Builder) newSharded(nsp socket.Namespace) socket.Adapter {
@@ -125,7 +124,6 @@ func (a *ShardedAdapter) Construct(nsp socket.Namespace) {
 	a.loopDone = make(chan struct{})
 	a.roomsDone = make(chan struct{})
 	a.sse = make(chan func(), sseQueue)
-	a.requests = map[string]*pending{}
 	a.rooms.init()
 }
 
@@ -143,14 +141,7 @@ func (a *ShardedAdapter) Close() {
 			_ = a.ps.Close()
 			<-a.loopDone
 		}
-		a.mu.Lock()
-		reqs := a.requests
-		a.requests = map[string]*pending{}
-		a.mu.Unlock()
-		for _, p := range reqs {
-			p.timer.Stop()
-			p.fail(errors.New("redisadapter: adapter closed"))
-		}
+		a.reqs.failAll(errors.New("redisadapter: adapter closed"))
 		a.b.mu.Lock()
 		delete(a.b.sharded, a)
 		a.b.mu.Unlock()
@@ -238,12 +229,12 @@ func (a *ShardedAdapter) BroadcastWithAck(packet *parser.Packet, opts *socket.Br
 	if opts != nil && opts.Flags != nil && opts.Flags.Timeout != nil {
 		timeout = *opts.Flags.Timeout
 	}
-	a.register(id, &pending{kind: wire.RequestBroadcast, clientCount: clientCountCallback, onAck: ack, keep: true}, timeout)
+	a.reqs.register(id, &pending{kind: wire.RequestBroadcast, clientCount: clientCountCallback, onAck: ack, keep: true}, timeout)
 	a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
 	// Always the main channel: the count of answers is that of every server.
 	m := &wire.ClusterMessage{Type: wire.MessageBroadcast, RequestID: id, Packet: wp, Opts: toWireOpts(opts)}
 	if err := a.publishOn(context.Background(), a.ch.Main(), m); err != nil {
-		a.unregister(id)
+		a.reqs.unregister(id)
 	}
 }
 
@@ -333,10 +324,10 @@ func (a *ShardedAdapter) ServerSideEmit(packet []any) error {
 		return nil
 	}
 	id := randomID(12)
-	a.register(id, &pending{kind: wire.RequestServerSideEmit, expected: expected, acks: []any{},
+	a.reqs.register(id, &pending{kind: wire.RequestServerSideEmit, expected: expected, acks: []any{},
 		onAck: func(responses []any, err error) { ack(responses, err) }}, a.b.cfg.RequestTimeout)
 	if err := a.publish(context.Background(), &wire.ClusterMessage{Type: wire.MessageServerSideEmit, RequestID: id, Args: data}); err != nil {
-		a.unregister(id)
+		a.reqs.unregister(id)
 		return err
 	}
 	return nil
@@ -363,34 +354,11 @@ func (a *ShardedAdapter) FetchSockets(opts *socket.BroadcastOptions) func(func([
 			timeout = *opts.Flags.Timeout
 		}
 		id := randomID(12)
-		a.register(id, &pending{kind: wire.RequestRemoteFetch, expected: expected, sockets: local, onSockets: cb}, timeout)
+		a.reqs.register(id, &pending{kind: wire.RequestRemoteFetch, expected: expected, sockets: local, onSockets: cb}, timeout)
 		if err := a.publish(context.Background(), &wire.ClusterMessage{Type: wire.MessageFetchSockets, RequestID: id, Opts: toWireOpts(opts)}); err != nil {
-			if a.unregister(id) != nil {
+			if a.reqs.unregister(id) != nil {
 				go cb(nil, err)
 			}
 		}
 	}
-}
-
-func (a *ShardedAdapter) register(id string, p *pending, timeout time.Duration) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.requests[id] = p
-	p.timer = time.AfterFunc(timeout, func() {
-		if q := a.unregister(id); q != nil && !q.keep {
-			q.fail(fmt.Errorf("redisadapter: timeout reached: only %d responses received out of %d", q.got, q.expected))
-		}
-	})
-}
-
-func (a *ShardedAdapter) unregister(id string) *pending {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	p := a.requests[id]
-	if p == nil {
-		return nil
-	}
-	delete(a.requests, id)
-	p.timer.Stop()
-	return p
 }

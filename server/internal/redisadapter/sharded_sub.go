@@ -205,49 +205,32 @@ func (a *ShardedAdapter) onServerSideEmit(m *wire.ClusterMessage) {
 
 // onResponse matches an answer to a request of ours.
 func (a *ShardedAdapter) onResponse(m *wire.ClusterMessage) {
-	a.mu.Lock()
-	p := a.requests[m.RequestID]
+	p := a.reqs.get(m.RequestID)
 	if p == nil {
-		a.mu.Unlock()
 		a.b.stats.ignored.Add(1) // too late, or not ours
 		return
 	}
 	a.b.stats.responses.Add(1)
 	switch {
 	case p.kind == wire.RequestRemoteFetch && m.Type == wire.MessageFetchSocketsResponse:
-		p.got++
-		for _, s := range m.Sockets {
-			p.sockets = append(p.sockets, remoteSocketFromInfo(s))
-		}
-		if p.got < p.expected {
-			a.mu.Unlock()
-			return
-		}
-		delete(a.requests, m.RequestID)
-		p.timer.Stop()
-		a.mu.Unlock()
-		go p.onSockets(p.sockets, nil)
+		a.reqs.gather(m.RequestID, p, func(p *pending) bool {
+			for _, s := range m.Sockets {
+				p.sockets = append(p.sockets, remoteSocketFromInfo(s))
+			}
+			return true
+		})
 	case p.kind == wire.RequestServerSideEmit && m.Type == wire.MessageServerSideEmitResponse:
-		p.got++
-		p.acks = append(p.acks, m.Value)
-		if p.got < p.expected {
-			a.mu.Unlock()
-			return
-		}
-		delete(a.requests, m.RequestID)
-		p.timer.Stop()
-		a.mu.Unlock()
-		go p.onAck(p.acks, nil)
+		a.reqs.gather(m.RequestID, p, func(p *pending) bool {
+			p.acks = append(p.acks, m.Value)
+			return true
+		})
 	case p.kind == wire.RequestBroadcast && m.Type == wire.MessageBroadcastClientCount:
-		a.mu.Unlock()
 		if m.ClientCount >= 0 {
 			p.clientCount(uint64(m.ClientCount))
 		}
 	case p.kind == wire.RequestBroadcast && m.Type == wire.MessageBroadcastAck:
-		a.mu.Unlock()
 		p.onAck([]any{m.Value}, nil)
 	default:
-		a.mu.Unlock()
 		a.b.stats.malformed.Add(1)
 		a.b.log.emit(slog.LevelWarn, "malformed", "redisadapter: answer of the wrong type dropped",
 			slog.String("type", m.Type.String()), slog.String("requestId", m.RequestID))
