@@ -251,17 +251,9 @@ func (a *Adapter) legacySocket(r *wire.Request) {
 func (a *Adapter) onServerSideEmit(r *wire.Request) {
 	args := r.Data
 	if r.RequestID != "" {
-		var once sync.Once
-		ack := socket.Ack(func(answer []any, _ error) {
-			once.Do(func() {
-				var first any
-				if len(answer) > 0 {
-					first = answer[0]
-				}
-				a.respond(r, &wire.Response{Type: wire.RequestServerSideEmit, RequestID: r.RequestID, Data: first})
-			})
+		args = withAnswer(args, func(first any) {
+			a.respond(r, &wire.Response{Type: wire.RequestServerSideEmit, RequestID: r.RequestID, Data: first})
 		})
-		args = append(args[:len(args):len(args)], ack)
 	}
 	// Handlers run on a goroutine of their own, in order, so that a slow or
 	// blocking handler cannot hold up broadcasts.
@@ -270,6 +262,23 @@ func (a *Adapter) onServerSideEmit(r *wire.Request) {
 	case a.sse <- fn:
 	case <-a.done:
 	}
+}
+
+// withAnswer appends to the arguments of a server-side emit that expects an
+// answer the ack its handler calls: the first call answers the requester with
+// the first value acknowledged, later calls do nothing.
+func withAnswer(args []any, answer func(first any)) []any {
+	var once sync.Once
+	ack := socket.Ack(func(values []any, _ error) {
+		once.Do(func() {
+			var first any
+			if len(values) > 0 {
+				first = values[0]
+			}
+			answer(first)
+		})
+	})
+	return append(args[:len(args):len(args)], ack)
 }
 
 func (a *Adapter) onBroadcastWithAck(r *wire.Request) {

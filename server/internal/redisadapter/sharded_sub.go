@@ -181,18 +181,10 @@ func (a *ShardedAdapter) onMessage(m *wire.ClusterMessage) {
 func (a *ShardedAdapter) onServerSideEmit(m *wire.ClusterMessage) {
 	args := m.Args
 	if m.RequestID != "" {
-		var once sync.Once
 		requester, id := m.UID, m.RequestID
-		ack := socket.Ack(func(answer []any, _ error) {
-			once.Do(func() {
-				var first any
-				if len(answer) > 0 {
-					first = answer[0]
-				}
-				a.respond(requester, &wire.ClusterMessage{Type: wire.MessageServerSideEmitResponse, RequestID: id, Value: first})
-			})
+		args = withAnswer(args, func(first any) {
+			a.respond(requester, &wire.ClusterMessage{Type: wire.MessageServerSideEmitResponse, RequestID: id, Value: first})
 		})
-		args = append(args[:len(args):len(args)], ack)
 	}
 	// Handlers run on a goroutine of their own, in order, so that a slow handler
 	// cannot hold up broadcasts.
