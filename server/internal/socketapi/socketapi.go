@@ -82,8 +82,7 @@ func (h *Handlers) Resync(ctx context.Context, r Rooms) int {
 		if errors.Is(err, taskctl.ErrNotFound) {
 			continue
 		}
-		if err != nil {
-			h.logger().WarnContext(ctx, "resync: read task", "room", room, "err", err)
+		if err != nil { // logged by Snapshot
 			if ctx.Err() != nil {
 				break
 			}

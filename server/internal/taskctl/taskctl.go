@@ -264,17 +264,11 @@ func totalOf(kind tasks.Kind, params json.RawMessage) int64 {
 
 // Get returns the record of task id if owner owns it.
 func (s *Service) Get(ctx context.Context, owner, id string) (*tasks.Record, error) {
-	if !tasks.ValidID(id) {
-		return nil, ErrNotFound
+	rec, err := s.Snapshot(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	rec, err := s.store.Get(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, ErrNotFound
-	case err != nil:
-		s.log.ErrorContext(ctx, "get task", "task", id, "err", err)
-		return nil, ErrUnavailable
-	case rec.Owner != owner:
+	if rec.Owner != owner {
 		return nil, ErrNotFound
 	}
 	return rec, nil
@@ -291,6 +285,7 @@ func (s *Service) Snapshot(ctx context.Context, id string) (*tasks.Record, error
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrNotFound
 	case err != nil:
+		s.log.ErrorContext(ctx, "get task", "task", id, "err", err)
 		return nil, ErrUnavailable
 	}
 	return rec, nil
