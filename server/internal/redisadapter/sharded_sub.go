@@ -2,9 +2,7 @@ package redisadapter
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"unsafe"
 
@@ -38,7 +36,7 @@ func (a *ShardedAdapter) start() {
 	}
 	msgs := a.ps.ChannelWithSubscriptions(redis.WithChannelSize(channelSize))
 	go a.loop(msgs, main, resp)
-	go a.runServerSideEmits()
+	go a.b.runServerSideEmits(a.sse, a.done)
 }
 
 // loop handles every message in the order Redis delivered it, on one goroutine.
@@ -69,17 +67,6 @@ func (a *ShardedAdapter) loop(msgs <-chan any, main, resp string) {
 	}
 }
 
-func (a *ShardedAdapter) runServerSideEmits() {
-	for {
-		select {
-		case fn := <-a.sse:
-			a.safely("server-side emit", nil, fn)
-		case <-a.done:
-			return
-		}
-	}
-}
-
 // handle decodes one message: on the response channel an answer to a request
 // of ours; on the main channel or a room channel anything else (which may also be
 // an answer, as Node's adapter accepts).
@@ -93,7 +80,7 @@ func (a *ShardedAdapter) handle(m *redis.Message, resp string) {
 	}
 	// Read in place: go-redis gives a string, and the decoder only reads it.
 	payload := unsafe.Slice(unsafe.StringData(m.Payload), len(m.Payload))
-	a.safely("sharded message", payload, func() {
+	a.b.safely("sharded message", payload, func() {
 		cm, err := wire.DecodeClusterMessage(payload)
 		if err != nil {
 			a.b.stats.malformed.Add(1)
@@ -108,20 +95,6 @@ func (a *ShardedAdapter) handle(m *redis.Message, resp string) {
 		}
 		a.onMessage(cm)
 	})
-}
-
-// safely runs fn and turns a panic into a counted, logged error, so that one
-// message cannot stop the ones after it.
-func (a *ShardedAdapter) safely(what string, payload []byte, fn func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			a.b.stats.panics.Add(1)
-			a.b.log.emit(slog.LevelError, "panic", "redisadapter: handler panicked",
-				slog.String("what", what), slog.String("panic", fmt.Sprint(v)),
-				slog.String("payload", prefixHex(payload)), slog.String("stack", string(debug.Stack())))
-		}
-	}()
-	fn()
 }
 
 // onMessage applies a message of another server or an emitter.

@@ -32,7 +32,7 @@ func (a *Adapter) start() {
 		want[c] = true
 	}
 	go a.loop(want)
-	go a.runServerSideEmits()
+	go a.b.runServerSideEmits(a.sse, a.done)
 }
 
 // loop handles every message in the order Redis delivered it, on one goroutine:
@@ -69,12 +69,14 @@ func (a *Adapter) resubscribed() {
 	}
 }
 
-func (a *Adapter) runServerSideEmits() {
+// runServerSideEmits runs the server-side emit handlers queued on sse, one
+// after the other, until done is closed.
+func (b *Builder) runServerSideEmits(sse <-chan func(), done <-chan struct{}) {
 	for {
 		select {
-		case fn := <-a.sse:
-			a.safely("server-side emit", nil, fn)
-		case <-a.done:
+		case fn := <-sse:
+			b.safely("server-side emit", nil, fn)
+		case <-done:
 			return
 		}
 	}
@@ -93,11 +95,11 @@ func (a *Adapter) handle(m *redis.Message) {
 	payload := unsafe.Slice(unsafe.StringData(m.Payload), len(m.Payload))
 	switch {
 	case m.Pattern != "":
-		a.safely("broadcast", payload, func() { a.onBroadcast(m.Channel, payload) })
+		a.b.safely("broadcast", payload, func() { a.onBroadcast(m.Channel, payload) })
 	case m.Channel == a.ch.Request():
-		a.safely("request", payload, func() { a.onRequest(payload) })
+		a.b.safely("request", payload, func() { a.onRequest(payload) })
 	case m.Channel == a.ch.Response() || m.Channel == a.ch.SpecificResponse(a.uid):
-		a.safely("response", payload, func() { a.onResponse(payload) })
+		a.b.safely("response", payload, func() { a.onResponse(payload) })
 	default:
 		a.b.stats.ignored.Add(1)
 	}
@@ -105,11 +107,11 @@ func (a *Adapter) handle(m *redis.Message) {
 
 // safely runs fn and turns a panic into a counted, logged error, so that one
 // message cannot stop the ones after it.
-func (a *Adapter) safely(what string, payload []byte, fn func()) {
+func (b *Builder) safely(what string, payload []byte, fn func()) {
 	defer func() {
 		if v := recover(); v != nil {
-			a.b.stats.panics.Add(1)
-			a.b.log.emit(slog.LevelError, "panic", "redisadapter: handler panicked",
+			b.stats.panics.Add(1)
+			b.log.emit(slog.LevelError, "panic", "redisadapter: handler panicked",
 				slog.String("what", what), slog.String("panic", fmt.Sprint(v)),
 				slog.String("payload", prefixHex(payload)), slog.String("stack", string(debug.Stack())))
 		}
