@@ -98,22 +98,8 @@ func (c *wsConn) consume(b []byte, onMessage func(bool, []byte) bool) (cont bool
 		data = data[total:]
 
 		if op >= opClose {
-			switch op {
-			case opPing:
-				_ = c.writeFrame(controlFrame(opPong, payload))
-			case opPong:
-			case opClose:
-				code := closeNoStatus
-				if len(payload) >= 2 {
-					code = int(binary.BigEndian.Uint16(payload))
-				}
-				if !validCloseCode(code) {
-					code = closeProtocolError
-				}
-				c.close(code)
-				return false, errPeerClosed
-			default:
-				return false, c.protocolError(closeProtocolError, errProtocol)
+			if err := c.onControl(op, payload); err != nil {
+				return false, err
 			}
 			continue
 		}

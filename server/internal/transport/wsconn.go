@@ -31,6 +31,31 @@ var (
 
 // wsConn is the server side of a websocket connection (RFC 6455) over a hijacked
 // connection, without extensions. Reading is done by one goroutine with
+// onControl handles a control frame of the client (its payload unmasked): a
+// ping is answered, a pong ignored; a close is answered with the same status
+// and ends reading (errPeerClosed); an unknown opcode is a protocol error.
+func (c *wsConn) onControl(op byte, payload []byte) error {
+	switch op {
+	case opPing:
+		_ = c.writeFrame(controlFrame(opPong, payload))
+		return nil
+	case opPong:
+		return nil
+	case opClose:
+		code := closeNoStatus
+		if len(payload) >= 2 {
+			code = int(binary.BigEndian.Uint16(payload))
+		}
+		if !validCloseCode(code) {
+			code = closeProtocolError
+		}
+		c.close(code)
+		return errPeerClosed
+	default:
+		return c.protocolError(closeProtocolError, errProtocol)
+	}
+}
+
 // readMessage; writing (write, writeFrame) never blocks the caller: a frame is
 // written at once with a non-blocking system call when nothing is queued, and
 // otherwise queued for a writer goroutine that lives only while there is a
@@ -135,22 +160,8 @@ func (c *wsConn) readMessage() (text bool, data []byte, err error) {
 				return false, nil, err
 			}
 			maskBytes(key, 0, p)
-			switch op {
-			case opPing:
-				_ = c.writeFrame(controlFrame(opPong, p))
-			case opPong:
-			case opClose:
-				code := closeNoStatus
-				if len(p) >= 2 {
-					code = int(binary.BigEndian.Uint16(p))
-				}
-				if !validCloseCode(code) {
-					code = closeProtocolError
-				}
-				c.close(code)
-				return false, nil, errPeerClosed
-			default:
-				return false, nil, c.protocolError(closeProtocolError, errProtocol)
+			if err := c.onControl(op, p); err != nil {
+				return false, nil, err
 			}
 			continue
 		}
