@@ -95,7 +95,16 @@ after(async () => {
   await killAll();
 });
 
-afterEach(() => closeAll());
+// Each test has rooms of its own. Reusing a name is not safe with Node's
+// sharded adapter in the dynamic mode: a room deleted (the last socket of the
+// previous test leaves) and created again at once can leave the Node server not
+// subscribed to its channel (seen: 1 of 2 servers for seconds), so one-room
+// emits never reach it.
+let testNo = 0;
+afterEach(() => {
+  testNo++;
+  closeAll();
+});
 
 let seq = 0;
 
@@ -128,8 +137,8 @@ async function openIn(servers, defs) {
  * joins a room it did not have, and an emitter in dynamic mode publishes a
  * one-room broadcast on that channel only.
  */
-async function waitRoomChannel(key, room, n, timeoutMs = 5_000) {
-  const channel = `${key}#/#${room}#`;
+async function waitRoomChannel(key, room, n, timeoutMs = 5_000, nsp = '/') {
+  const channel = `${key}#${nsp}#${room}#`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const [, count] = await env.rdb.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel]);
@@ -137,6 +146,27 @@ async function waitRoomChannel(key, room, n, timeoutMs = 5_000) {
     if (Date.now() > deadline) throw new Error(`${channel}: ${count} subscribers after ${timeoutMs} ms, want ${n}`);
     await new Promise((r) => setTimeout(r, 10)); // no event tells when Redis has the subscription
   }
+}
+
+/**
+ * waitRoomChannels waits until, for every room the clients of defs are in, each
+ * server holding one of them subscribes to the room's sharded channel (servers in
+ * the dynamic modes subscribe when a room appears, after the join).
+ */
+async function waitRoomChannels(key, defs) {
+  const servers = new Map(); // "nsp room" -> servers with a member
+  for (const d of Object.values(defs)) {
+    const server = d.via ? defs[d.via].server : d.server;
+    for (const r of d.rooms ?? []) {
+      const k = `${d.nsp ?? '/'} ${r}`;
+      if (!servers.has(k)) servers.set(k, new Set());
+      servers.get(k).add(server);
+    }
+  }
+  await Promise.all([...servers].map(([k, set]) => {
+    const [nsp, room] = k.split(' ');
+    return waitRoomChannel(key, room, set.size, 5_000, nsp);
+  }));
 }
 
 /** settle emits a sentinel to everyone and waits until every connected client has it. */
@@ -172,10 +202,16 @@ for (const cluster of CLUSTERS) {
         kind,
         perform: (spec, opts) => env.procs[driver.proc].perform({ ...spec, key: cluster.key, ...driver.extra }, opts),
       });
-      const room = (r) => `${cluster.name}.${kind}.${r}`;
+      const room = (r) => `${cluster.name}.${kind}.${testNo}.${r}`;
       const dynamic = driver.extra?.subscriptionMode === 'dynamic';
       const servers = () => env.clusters[cluster.name];
-      const open = (defs) => openIn(servers(), defs);
+      // In the sharded clusters (every server in the dynamic mode), a client's
+      // rooms receive one-room emits only once its server subscribed to them.
+      const open = async (defs) => {
+        const cs = await openIn(servers(), defs);
+        if (cluster.adapter === 'sharded') await waitRoomChannels(cluster.key, defs);
+        return cs;
+      };
 
       it('emits to every socket of the namespace, on both servers, over websocket and polling', async () => {
         const cs = await open({

@@ -238,19 +238,20 @@ describe('a Node socket.io server and taskwire-servers on one Redis', () => {
   });
 
   it('task events of our worker reach a Node server\'s client in the task room', async (t) => {
-    await startWorker({ redis: env.redis, name: 'worker', t, env: { EXPORT_ROW_DELAY: '300us' } });
     const X = await Api.session(env.G1.url);
     const mine = await connect(env.G1.url, { token: X.token, transports: ['websocket'] });
     const id = await X.createExport(1000, { socketId: mine.id });
-    // A Node application can follow the task too, from its own server.
+    // A Node application can follow the task too, from its own server. The task
+    // waits in the queue until the worker starts, after both follow it.
     const n1 = await connect(env.N.url, { transports: ['websocket'], auth: { rooms: [`task:${id}`] } });
+    await startWorker({ redis: env.redis, name: 'worker', t, env: { EXPORT_ROW_DELAY: '300us' } });
     const [a, b] = await Promise.all([waitFinal(mine.recorder, id, 20_000, 'ours'), waitFinal(n1.recorder, id, 20_000, 'node')]);
     assert.equal(a.event, 'task:completed');
     assert.deepEqual(b.args, a.args);
     const evs = taskEvents(n1.recorder, id);
-    assert.ok(evs.length >= 2, `the Node client got ${evs.length} events`);
-    assert.deepEqual(evs.map((e) => e.payload), taskEvents(mine.recorder, id).filter((e) =>
-      e.payload.seq >= evs[0].payload.seq).map((e) => e.payload));
+    assert.deepEqual(evs.map((e) => e.payload.seq), Array.from({ length: a.args[0].seq }, (_, i) => i + 1),
+      'the Node client got every event of the task, in order');
+    assert.deepEqual(evs.map((e) => e.payload), taskEvents(mine.recorder, id).map((e) => e.payload));
   });
 
   it('socketsJoin / socketsLeave from the Node server move a socket that lives on ours', async () => {

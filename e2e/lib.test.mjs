@@ -112,7 +112,7 @@ describe('redis', () => {
     assert.equal(await r.command('GET', 'k'), '$1');
     assert.equal(await r.command('CONFIG', 'GET', 'save'), '*2');
 
-    await r.pause(600);
+    await r.pause(1500);
     // While paused, commands get no answer (this probe gives up after 200 ms), then
     // they are answered (this one waits up to 2 s).
     await assert.rejects(redisCommand(r.port, ['PING'], { timeoutMs: 200 }), /no reply to PING/);

@@ -12,12 +12,13 @@ import { after, afterEach, before, describe, it } from 'node:test';
 
 import { io } from 'socket.io-client';
 
-import { closeAll, connect } from './lib/client.mjs';
+import { closeAll, closeAllAndWait, connect } from './lib/client.mjs';
+import { sum, waitMetrics } from './lib/metrics.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { Api, ack, startServer, startWorker, stopSystem, until, waitFinal } from './lib/taskwire.mjs';
 
 after(() => stopSystem());
-afterEach(() => closeAll());
+afterEach(() => closeAllAndWait());
 
 /** refusal opens a client that must be refused and resolves with its connect_error. */
 function refusal(url, token, transports) {
@@ -90,6 +91,9 @@ describe('connections and messages', () => {
   for (const transports of [['websocket'], ['polling']]) {
     it(`a message over SOCKETIO_MAX_MESSAGE_BYTES closes its connection (${transports}); the server and other clients go on`, async () => {
       const { url } = env.server;
+      // The previous test's connections count until the server has seen them go.
+      await waitMetrics(`${url}/metrics`, (m) => (sum(m, 'taskwire_socketio_connections') === 0 ? [] : ['connections left']),
+        { timeoutMs: 15_000, what: 'no connection left on the server' });
       const other = await connect(url, { token: env.api.token, transports: ['websocket'] });
       const c = await connect(url, { token: env.api.token, transports });
       // Within the bound: answered.
@@ -106,7 +110,6 @@ describe('connections and messages', () => {
       const again = await connect(url, { token: env.api.token, transports });
       assert.equal((await ack(again, 'task:subscribe', { taskId: 'AAAAAAAAAAAAAAAAAAAAAA' })).error.code, 'not_found');
       assert.ok(env.server.proc.running, 'the server is running');
-      closeAll();
     });
   }
 });
@@ -123,7 +126,8 @@ describe('task creation limits, per identity, across replicas', () => {
   it('TASK_CREATE_RATE / TASK_CREATE_BURST: 429 rate_limited with Retry-After, shared by two servers', async (t) => {
     t.after(() => stopSystem());
     const redis = await startRedis();
-    const env = { TASK_CREATE_RATE: '1', TASK_CREATE_BURST: '3', MAX_ACTIVE_TASKS: '0' };
+    // One token every 2 s: the four requests fall within one.
+    const env = { TASK_CREATE_RATE: '0.5', TASK_CREATE_BURST: '3', MAX_ACTIVE_TASKS: '0' };
     const [A, B] = await Promise.all([
       startServer({ redis, name: 'server-A', env }), startServer({ redis, name: 'server-B', env }),
     ]);
@@ -132,9 +136,9 @@ describe('task creation limits, per identity, across replicas', () => {
     const res = await me.at(B.url).request('POST', '/api/v1/tasks', { body: { kind: 'export', params: { rows: 10 } } });
     assert.equal(res.status, 429, res.text);
     assert.equal(res.json.error.code, 'rate_limited');
-    assert.match(res.json.error.message, /1 per second/);
+    assert.match(res.json.error.message, /0\.5 per second/);
     const retryAfter = Number(res.headers.get('retry-after'));
-    assert.ok(retryAfter >= 1 && retryAfter <= 1, `Retry-After ${res.headers.get('retry-after')}`);
+    assert.ok(retryAfter >= 1 && retryAfter <= 2, `Retry-After ${res.headers.get('retry-after')}`);
     // Someone else is not limited by my bucket.
     await (await Api.session(B.url)).createExport(10);
     // After Retry-After, I may again (the wait is the limiter's own time).
@@ -181,7 +185,7 @@ describe('task creation limits, per identity, across replicas', () => {
   it('MAX_ACTIVE_TASKS: a task whose record expired no longer counts', async (t) => {
     t.after(() => stopSystem());
     const redis = await startRedis();
-    const server = await startServer({ redis, env: { TASK_CREATE_RATE: '0', MAX_ACTIVE_TASKS: '2', TASK_TTL: '1s' } });
+    const server = await startServer({ redis, env: { TASK_CREATE_RATE: '0', MAX_ACTIVE_TASKS: '2', TASK_TTL: '3s' } });
     const me = await Api.session(server.url);
     const ids = [await me.createExport(10), await me.createExport(10)];
     const res = await me.request('POST', '/api/v1/tasks', { body: { kind: 'export', params: { rows: 10 } } });

@@ -271,7 +271,7 @@ describe('bad input through the real server', () => {
     // The owner names the other identity's socket: it must not join the room.
     // mySocket (same server) follows the task too, so that once it has the last
     // event, the server has handled every event of the task.
-    const id = await owner.createExport(1000, { socketId: theirSocket.id });
+    const id = await owner.createExport(10_000, { socketId: theirSocket.id }); // about 3 s
     const snap = await ack(mySocket, 'task:subscribe', { taskId: id });
     assert.ok(['queued', 'running'].includes(snap.state), `snapshot ${JSON.stringify(snap)}`);
     const done = await waitFinal(mySocket.recorder, id, 30_000, 'owner socket');

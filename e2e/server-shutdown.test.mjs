@@ -54,7 +54,7 @@ describe('server shutdown', () => {
     // Client 0 follows a long task, and, like the web app, subscribes again after
     // every reconnection (its new connection is in no task room).
     const follower = clients[0];
-    const id = await owner.createExport(5_000, { socketId: follower.id }); // 5 s
+    const id = await owner.createExport(12_000, { socketId: follower.id }); // 12 s: it outlives the drain and the reconnection
     const snapshots = [];
     follower.on('connect', () => {
       follower.timeout(5_000).emitWithAck('task:subscribe', { taskId: id })
@@ -99,7 +99,7 @@ describe('server shutdown', () => {
     assert.ok(spread >= SHUTDOWN_MS / 5, `disconnects spread over only ${spread} ms: ${times.join(' ')}`);
 
     // The follower got the snapshot on B and sees the task finish.
-    const done = await waitFinal(follower.recorder, id, 20_000, 'follower');
+    const done = await waitFinal(follower.recorder, id, 40_000, 'follower');
     assert.equal(done.event, 'task:completed');
     const resub = snapshots.at(-1);
     assert.equal(resub.taskId, id, `snapshot after the reconnection: ${JSON.stringify(snapshots)}`);

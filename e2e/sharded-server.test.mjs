@@ -53,6 +53,21 @@ async function settle(clients) {
     c.recorder.waitFor('sentinel', (t) => t === tag, 5_000, { label: name })));
 }
 
+/**
+ * waitShardSubscribers waits until n servers subscribe to channel (PUBSUB
+ * SHARDNUMSUB): in the dynamic mode a server subscribes to a room's channel on a
+ * goroutine (or tick) of its own after the room appears, and nothing announces
+ * when Redis has it.
+ */
+async function waitShardSubscribers(channel, n, timeoutMs = 5_000) {
+  for (const deadline = Date.now() + timeoutMs; ;) {
+    const [, count] = await env.rdb.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel]);
+    if (Number(count) >= n) return;
+    assert.ok(Date.now() < deadline, `${channel}: ${count} subscribers after ${timeoutMs} ms, want ${n}`);
+    await new Promise((r) => setTimeout(r, 10)); // no event tells when Redis has the subscription
+  }
+}
+
 function got(c, event) {
   return c.recorder.all(event).map((e) => e.args);
 }
@@ -65,6 +80,8 @@ test('the sharded emitter reaches sockets of both taskwire replicas and of the N
     n1: await connect(env.N.url, { transports: ['websocket'], auth: { rooms: [`user:${identityOf(X.token)}`] } }),
   };
   const user = `user:${identityOf(X.token)}`;
+  // A dynamic emit to the user's room goes to the room's channel only.
+  await waitShardSubscribers(`socket.io#/#${user}#`, 3);
   for (const mode of [undefined, 'dynamic']) {
     const m = mode ? { subscriptionMode: mode } : {};
     await env.emitter.perform(sharded({ ...m, ops: [{ to: user }], call: 'emit', args: ['to-user', mode ?? 'static', { bin: { $bin: 'AQI=' } }] }));
@@ -103,13 +120,7 @@ test("the Node sharded server's broadcasts and socketsJoin reach taskwire's sock
   await env.N.command({ op: 'socketsJoin', in: cs.x2.id, rooms: 'from-node-room' });
   // x2's server subscribes to the new room's channel, where Node (dynamic) sends;
   // nothing announces when Redis has that subscription, so ask Redis.
-  const channel = 'socket.io#/#from-node-room#';
-  for (const deadline = Date.now() + 5_000; ;) {
-    const [, n] = await env.rdb.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel]);
-    if (Number(n) >= 1) break;
-    assert.ok(Date.now() < deadline, `no subscriber on ${channel}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitShardSubscribers('socket.io#/#from-node-room#', 1);
   await env.N.command({ op: 'emit', to: 'from-node-room', args: ['in-room', 2] });
   await cs.x2.recorder.waitFor('in-room', (n) => n === 2, 5_000, { label: 'x2' });
   await settle(cs);

@@ -119,10 +119,23 @@ describe('a worker dies or leaves', () => {
     const midTask = () => w1.started().filter((id) => finalsOf(id).length === 0 &&
       taskEvents(ownerOf.get(id).rec, id).some((e) => e.event === 'task:progress' && e.payload.done >= 256));
     // Wait, event by event, for a moment when 10 tasks are done and worker-1 is in
-    // the middle of one.
-    await whenever(sockets, () => completed().length >= 10 && midTask().length > 0,
-      { timeoutMs: 60_000, what: 'worker-1 in the middle of a task after 10 completions' });
-    const interrupted = midTask();
+    // the middle of one. What the owners saw lags behind: the task may be over
+    // already, its task:completed on the way. So worker-1 is frozen (SIGSTOP)
+    // and the record decides: a task still running with rows left cannot
+    // complete without worker-1's next write. Otherwise it runs on, and the test
+    // waits for another such moment.
+    let interrupted = [];
+    for (let tries = 0; interrupted.length === 0; tries++) {
+      assert.ok(tries < 20, 'worker-1 caught in the middle of a task');
+      await whenever(sockets, () => completed().length >= 10 && midTask().length > 0,
+        { timeoutMs: 60_000, what: 'worker-1 in the middle of a task after 10 completions' });
+      w1.proc.signal('SIGSTOP');
+      for (const id of midTask()) {
+        const r = await ownerOf.get(id).api.record(id);
+        if (r.state === 'running' && r.done < r.total) interrupted.push(id);
+      }
+      if (interrupted.length === 0) w1.proc.signal('SIGCONT');
+    }
     await w1.proc.kill('SIGKILL');
 
     await whenever(sockets, () => completed().length === n,
@@ -175,8 +188,8 @@ describe('a worker dies or leaves', () => {
     const env = { ...SLOW, WORKER_CONCURRENCY: '2', WORKER_SHUTDOWN_TIMEOUT: '20s' };
     const a = await startWorker({ redis, name: 'worker-A', env });
     const running = [
-      await api.createExport(1500, { socketId: socket.id }),
-      await api.createExport(1500, { socketId: socket.id }),
+      await api.createExport(4000, { socketId: socket.id }), // about 4 s: still running at the signal
+      await api.createExport(4000, { socketId: socket.id }),
     ];
     await Promise.all(running.map((id) => progressAt(rec, id, 256)));
     const queued = [];
@@ -207,7 +220,7 @@ describe('a worker dies or leaves', () => {
     assert.deepEqual(b.started().sort(), [...queued].sort());
     for (const id of running) {
       const res = await api.result(id);
-      checkCsv(res.text, 1500);
+      checkCsv(res.text, 4000);
     }
     process.stdout.write(`# SIGTERM: worker-A finished its 2 tasks and exited 0 after ${exitMs} ms\n`);
   });
