@@ -415,7 +415,7 @@ func (s *Server) JoinTask(ctx context.Context, identity, socketID, taskID string
 	}
 	room := socket.Room(events.SocketRoom(identity, socketID))
 	opts := &socket.BroadcastOptions{Rooms: types.NewSet(room), Except: types.NewSet[socket.Room](), Flags: &socket.BroadcastFlags{}}
-	if _, here := s.root.Rooms().Load(room); here {
+	if s.root.HasRoom(room) {
 		opts.Flags.Local = true // socket rooms hold one socket: nobody else has it
 	}
 	if err := s.root.AddSocketsContext(ctx, opts, []socket.Room{socket.Room(events.TaskRoom(taskID))}); err != nil {
@@ -427,14 +427,7 @@ func (s *Server) JoinTask(ctx context.Context, identity, socketID, taskID string
 // LocalRooms returns the rooms of the main namespace that hold sockets of this
 // server and whose names start with prefix.
 func (s *Server) LocalRooms(prefix string) []string {
-	var rooms []string
-	s.root.Rooms().Range(func(r socket.Room, _ *types.Set[socket.SocketId]) bool {
-		if strings.HasPrefix(string(r), prefix) {
-			rooms = append(rooms, string(r))
-		}
-		return true
-	})
-	return rooms
+	return s.root.LocalRooms(prefix)
 }
 
 // EmitLocal emits an event to the sockets of this server in room, and to no

@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/zishang520/engine.io/v2/types"
 	"github.com/zishang520/socket.io-go-parser/v2/parser"
 	"github.com/zishang520/socket.io/v2/socket"
 
@@ -166,7 +165,7 @@ func (b *Builder) New(nsp socket.Namespace) socket.Adapter {
 	if b.cfg.Sharded {
 		return b.newSharded(nsp)
 	}
-	a := &Adapter{Adapter: socket.MakeAdapter(), b: b}
+	a := &Adapter{memory: newMemory(), b: b}
 	a.Prototype(a)
 	a.Construct(nsp)
 
@@ -197,7 +196,7 @@ func (b *Builder) New(nsp socket.Namespace) socket.Adapter {
 // Adapter is the adapter of one namespace. Besides socket.Adapter it offers
 // context-aware variants of the calls that publish, which report errors.
 type Adapter struct {
-	socket.Adapter
+	*memory
 
 	b       *Builder
 	uid     string
@@ -219,7 +218,7 @@ type Adapter struct {
 
 // Construct sets a up for nsp (called by Builder.New).
 func (a *Adapter) Construct(nsp socket.Namespace) {
-	a.Adapter.Construct(nsp)
+	a.memory.Construct(nsp)
 	a.uid = randomID(8)
 	a.nspName = nsp.Name()
 	name, err := wire.NormalizeNamespace(a.nspName)
@@ -290,7 +289,7 @@ func (a *Adapter) publishRequest(ctx context.Context, r *wire.Request) error {
 // the local flag is set, publishes it for the other servers.
 func (a *Adapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions) {
 	if isLocal(opts) || !a.valid {
-		broadcastLocal(a.Adapter, packet, opts)
+		a.memory.Broadcast(packet, opts)
 		return
 	}
 	payload, channel, err := a.encodeBroadcast(packet, opts)
@@ -299,7 +298,7 @@ func (a *Adapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions
 	}
 	// Local delivery first: it does not wait for Redis. It also encodes the
 	// packet for the clients, which changes it, so the wire form was made before.
-	broadcastLocal(a.Adapter, packet, opts)
+	a.memory.Broadcast(packet, opts)
 	if err == nil {
 		_ = a.publish(context.Background(), channel, payload)
 	}
@@ -335,7 +334,7 @@ func (a *Adapter) AddSockets(opts *socket.BroadcastOptions, rooms []socket.Room)
 // applied to this server's sockets before it returns; other servers apply it when
 // they read it, in order with everything published after it.
 func (a *Adapter) AddSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
-	a.Adapter.AddSockets(opts, rooms)
+	a.memory.AddSockets(opts, rooms)
 	if isLocal(opts) || !a.valid {
 		return nil
 	}
@@ -349,7 +348,7 @@ func (a *Adapter) DelSockets(opts *socket.BroadcastOptions, rooms []socket.Room)
 
 // DelSocketsContext is DelSockets that reports a failed publish.
 func (a *Adapter) DelSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
-	a.Adapter.DelSockets(opts, rooms)
+	a.memory.DelSockets(opts, rooms)
 	if isLocal(opts) || !a.valid {
 		return nil
 	}
@@ -368,11 +367,11 @@ func (a *Adapter) DisconnectSocketsContext(ctx context.Context, opts *socket.Bro
 		// Published first: disconnecting may take long (handlers run), and the
 		// other servers need not wait for it.
 		if err := a.publishRequest(ctx, &wire.Request{UID: a.uid, Type: wire.RequestRemoteDisconnect, Opts: toWireOpts(opts), Close: close}); err != nil {
-			a.Adapter.DisconnectSockets(opts, close)
+			a.memory.DisconnectSockets(opts, close)
 			return err
 		}
 	}
-	a.Adapter.DisconnectSockets(opts, close)
+	a.memory.DisconnectSockets(opts, close)
 	return nil
 }
 
@@ -432,7 +431,7 @@ func (a *Adapter) ServerSideEmit(packet []any) error {
 // reached (clientCountCallback), and every client's answer is passed to ack.
 func (a *Adapter) BroadcastWithAck(packet *parser.Packet, opts *socket.BroadcastOptions, clientCountCallback func(uint64), ack socket.Ack) {
 	if isLocal(opts) || !a.valid {
-		a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
 		return
 	}
 	t, err := toWireType(packet.Type)
@@ -442,7 +441,7 @@ func (a *Adapter) BroadcastWithAck(packet *parser.Packet, opts *socket.Broadcast
 	}
 	if err != nil {
 		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", err.Error()))
-		a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
 		return
 	}
 	packet.Data = data
@@ -460,7 +459,7 @@ func (a *Adapter) BroadcastWithAck(packet *parser.Packet, opts *socket.Broadcast
 	} else {
 		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", encErr.Error()))
 	}
-	a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+	a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
 	if encErr == nil {
 		if err := a.publish(context.Background(), a.ch.Request(), payload); err != nil {
 			a.reqs.unregister(id)
@@ -475,7 +474,7 @@ func (a *Adapter) BroadcastWithAck(packet *parser.Packet, opts *socket.Broadcast
 func (a *Adapter) FetchSockets(opts *socket.BroadcastOptions) func(func([]socket.SocketDetails, error)) {
 	return func(cb func([]socket.SocketDetails, error)) {
 		var local []socket.SocketDetails
-		a.Adapter.FetchSockets(opts)(func(s []socket.SocketDetails, _ error) { local = s })
+		a.memory.FetchSockets(opts)(func(s []socket.SocketDetails, _ error) { local = s })
 		if isLocal(opts) || !a.valid {
 			cb(local, nil)
 			return
@@ -497,24 +496,4 @@ func (a *Adapter) FetchSockets(opts *socket.BroadcastOptions) func(func([]socket
 			}
 		}
 	}
-}
-
-// socketsIn returns the ids of local sockets in any of rooms (all when empty).
-func (a *Adapter) socketsIn(rooms []string) []string {
-	set := a.Adapter.Sockets(roomSet(rooms))
-	out := make([]string, 0, set.Len())
-	for _, id := range set.Keys() {
-		out = append(out, string(id))
-	}
-	return out
-}
-
-// allRooms returns the names of this server's rooms.
-func (a *Adapter) allRooms() []string {
-	out := []string{}
-	a.Rooms().Range(func(r socket.Room, _ *types.Set[socket.SocketId]) bool {
-		out = append(out, string(r))
-		return true
-	})
-	return out
 }

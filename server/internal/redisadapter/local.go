@@ -59,7 +59,7 @@ func targetOf(opts *socket.BroadcastOptions) target {
 // message as the Socket.IO packet text, without Go values in between; anything
 // else is decoded and encoded like a local broadcast. The error is a malformed
 // message.
-func outgoingFromWire(mem socket.Adapter, lb *wire.LazyBroadcast) (*outgoing, error) {
+func outgoingFromWire(mem *memory, lb *wire.LazyBroadcast) (*outgoing, error) {
 	volatile, compress := lb.Opts.Flags.IsVolatile(), lb.Opts.Flags.ShouldCompress()
 	if lb.Type == wire.PacketEvent {
 		// The websocket frame is built in one buffer: room for its header,
@@ -103,9 +103,9 @@ func outgoingFromWire(mem socket.Adapter, lb *wire.LazyBroadcast) (*outgoing, er
 }
 
 // outgoingPacket encodes packet with the namespace's encoder.
-func outgoingPacket(mem socket.Adapter, packet *parser.Packet, volatile, compress bool) *outgoing {
+func outgoingPacket(mem *memory, packet *parser.Packet, volatile, compress bool) *outgoing {
 	packet.Nsp = mem.Nsp().Name()
-	encoded := mem.Nsp().Server().Encoder().Encode(packet)
+	encoded := mem.encoder.Encode(packet)
 	o := &outgoing{packet: packet, encoded: encoded, volatile: volatile, compress: compress}
 	o.frames = make([][]byte, len(encoded))
 	for i, e := range encoded {
@@ -161,13 +161,6 @@ func (o *outgoing) send(s *socket.Socket) {
 	s.Client().WriteToEngine(o.encoded, wopts)
 }
 
-// broadcastLocal delivers packet to the matching sockets of this server, like
-// the in-memory adapter's Broadcast.
-func broadcastLocal(mem socket.Adapter, packet *parser.Packet, opts *socket.BroadcastOptions) {
-	flags := flagsOf(opts)
-	deliverLocal(mem, outgoingPacket(mem, packet, flags.Volatile, flags.Compress), targetOf(opts))
-}
-
 func flagsOf(opts *socket.BroadcastOptions) *socket.BroadcastFlags {
 	if opts != nil && opts.Flags != nil {
 		return opts.Flags
@@ -184,8 +177,8 @@ const parallelMin = 256
 // are written by up to GOMAXPROCS goroutines, each taking a share of the
 // recipients; it returns once all are written, so that the next broadcast never
 // overtakes this one on any socket.
-func deliverLocal(mem socket.Adapter, o *outgoing, t target) {
-	list := recipients(mem, t)
+func deliverLocal(mem *memory, o *outgoing, t target) {
+	list := mem.recipients(t)
 	workers := min(runtime.GOMAXPROCS(0), len(list)/(parallelMin/2))
 	if len(list) < parallelMin || workers < 2 {
 		for _, s := range list {
@@ -207,68 +200,4 @@ func deliverLocal(mem socket.Adapter, o *outgoing, t target) {
 		o.send(s)
 	}
 	wg.Wait()
-}
-
-// recipients returns the local sockets t selects, once each: the selection of
-// the in-memory adapter.
-func recipients(mem socket.Adapter, t target) []*socket.Socket {
-	sockets := mem.Nsp().Sockets()
-	var except map[socket.SocketId]struct{}
-	if len(t.except) > 0 {
-		except = map[socket.SocketId]struct{}{}
-		for _, r := range t.except {
-			if ids, ok := mem.Rooms().Load(socket.Room(r)); ok {
-				for _, id := range ids.Keys() {
-					except[id] = struct{}{}
-				}
-			}
-		}
-	}
-	excluded := func(id socket.SocketId) bool {
-		_, ok := except[id]
-		return ok
-	}
-	var out []*socket.Socket
-	if len(t.rooms) == 0 {
-		mem.Sids().Range(func(id socket.SocketId, _ *types.Set[socket.Room]) bool {
-			if !excluded(id) {
-				if s, ok := sockets.Load(id); ok {
-					out = append(out, s)
-				}
-			}
-			return true
-		})
-		return out
-	}
-	var seen map[socket.SocketId]struct{}
-	if len(t.rooms) > 1 {
-		seen = map[socket.SocketId]struct{}{}
-	}
-	for _, r := range t.rooms {
-		ids, ok := mem.Rooms().Load(socket.Room(r))
-		if !ok {
-			continue
-		}
-		keys := ids.Keys()
-		if out == nil {
-			out = make([]*socket.Socket, 0, len(keys))
-		}
-		for _, id := range keys {
-			if excluded(id) {
-				continue
-			}
-			if seen != nil {
-				if _, dup := seen[id]; dup {
-					continue
-				}
-			}
-			if s, ok := sockets.Load(id); ok {
-				out = append(out, s)
-				if seen != nil {
-					seen[id] = struct{}{}
-				}
-			}
-		}
-	}
-	return out
 }

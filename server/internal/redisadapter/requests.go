@@ -193,28 +193,28 @@ func (a *Adapter) onRequest(payload []byte) {
 	a.b.stats.requests.Add(1)
 	switch r.Type {
 	case wire.RequestSockets:
-		a.respond(r, &wire.Response{Type: wire.RequestSockets, RequestID: r.RequestID, SocketIDs: a.socketsIn(r.Rooms)})
+		a.respond(r, &wire.Response{Type: wire.RequestSockets, RequestID: r.RequestID, SocketIDs: a.socketIDs(r.Rooms)})
 	case wire.RequestAllRooms:
-		a.respond(r, &wire.Response{Type: wire.RequestAllRooms, RequestID: r.RequestID, Rooms: a.allRooms()})
+		a.respond(r, &wire.Response{Type: wire.RequestAllRooms, RequestID: r.RequestID, Rooms: a.LocalRooms("")})
 	case wire.RequestRemoteJoin, wire.RequestRemoteLeave:
 		if r.Opts == nil {
 			a.legacySocket(r)
 			return
 		}
 		if r.Type == wire.RequestRemoteJoin {
-			a.Adapter.AddSockets(fromWireOpts(r.Opts), roomList(r.Rooms))
+			a.memory.AddSockets(fromWireOpts(r.Opts), roomList(r.Rooms))
 		} else {
-			a.Adapter.DelSockets(fromWireOpts(r.Opts), roomList(r.Rooms))
+			a.memory.DelSockets(fromWireOpts(r.Opts), roomList(r.Rooms))
 		}
 	case wire.RequestRemoteDisconnect:
 		if r.Opts == nil {
 			a.legacySocket(r)
 			return
 		}
-		a.Adapter.DisconnectSockets(fromWireOpts(r.Opts), r.Close)
+		a.memory.DisconnectSockets(fromWireOpts(r.Opts), r.Close)
 	case wire.RequestRemoteFetch:
 		var infos []wire.SocketInfo
-		a.Adapter.FetchSockets(fromWireOpts(r.Opts))(func(list []socket.SocketDetails, _ error) {
+		a.memory.FetchSockets(fromWireOpts(r.Opts))(func(list []socket.SocketDetails, _ error) {
 			infos = make([]wire.SocketInfo, 0, len(list))
 			for _, s := range list {
 				infos = append(infos, socketInfo(s))
@@ -283,7 +283,7 @@ func withAnswer(args []any, answer func(first any)) []any {
 
 func (a *Adapter) onBroadcastWithAck(r *wire.Request) {
 	packet := toParserPacket(r.Packet)
-	a.Adapter.BroadcastWithAck(packet, fromWireOpts(r.Opts),
+	a.memory.BroadcastWithAck(packet, fromWireOpts(r.Opts),
 		func(n uint64) {
 			a.respond(r, &wire.Response{Type: wire.RequestBroadcastClientCount, RequestID: r.RequestID, ClientCount: int64(n)})
 		},

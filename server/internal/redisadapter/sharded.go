@@ -19,10 +19,16 @@ import (
 
 // NamespaceAdapter is what the adapter of a namespace offers in both modes
 // (*Adapter, classic; *ShardedAdapter, sharded) besides socket.Adapter: its uid and
-// the context-aware variants of the calls that publish, which report errors.
+// the context-aware variants of the calls that publish, which report errors, and
+// cheap questions about the local rooms.
 type NamespaceAdapter interface {
 	socket.Adapter
 	UID() string
+	// HasRoom reports whether room holds a socket of this server.
+	HasRoom(room socket.Room) bool
+	// LocalRooms returns the rooms holding sockets of this server whose names
+	// start with prefix.
+	LocalRooms(prefix string) []string
 	AddSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error
 	DelSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error
 	DisconnectSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, close bool) error
@@ -56,7 +62,7 @@ var (
 // connection, so with Redis Cluster all of them must live on one shard; plain
 // Redis and Sentinel setups have one shard.
 type ShardedAdapter struct {
-	socket.Adapter
+	*memory
 
 	b       *Builder
 	uid     string
@@ -78,7 +84,7 @@ type ShardedAdapter struct {
 }
 
 func (b *Builder) newSharded(nsp socket.Namespace) socket.Adapter {
-	a := &ShardedAdapter{Adapter: socket.MakeAdapter(), b: b}
+	a := &ShardedAdapter{memory: newMemory(), b: b}
 	a.Prototype(a)
 	a.Construct(nsp)
 
@@ -106,7 +112,7 @@ func (b *Builder) newSharded(nsp socket.Namespace) socket.Adapter {
 
 // Construct sets a up for nsp (called by Builder.New).
 func (a *ShardedAdapter) Construct(nsp socket.Namespace) {
-	a.Adapter.Construct(nsp)
+	a.memory.Construct(nsp)
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	a.uid = hex.EncodeToString(id[:]) // 16 hex characters, like Node's cluster adapters
@@ -198,14 +204,14 @@ func wirePacket(packet *parser.Packet, nsp string) (*wire.Packet, error) {
 // local flag is set, publishes it for the other servers.
 func (a *ShardedAdapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions) {
 	if isLocal(opts) || !a.valid {
-		a.Adapter.Broadcast(packet, opts)
+		a.memory.Broadcast(packet, opts)
 		return
 	}
 	wp, err := wirePacket(packet, a.nspName)
 	if err != nil {
 		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast not published", slog.String("error", err.Error()))
 	}
-	a.Adapter.Broadcast(packet, opts)
+	a.memory.Broadcast(packet, opts)
 	if err == nil {
 		_ = a.publish(context.Background(), &wire.ClusterMessage{Type: wire.MessageBroadcast, Packet: wp, Opts: toWireOpts(opts)})
 	}
@@ -215,13 +221,13 @@ func (a *ShardedAdapter) Broadcast(packet *parser.Packet, opts *socket.Broadcast
 // acknowledgements, as Broadcast does in classic mode.
 func (a *ShardedAdapter) BroadcastWithAck(packet *parser.Packet, opts *socket.BroadcastOptions, clientCountCallback func(uint64), ack socket.Ack) {
 	if isLocal(opts) || !a.valid {
-		a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
 		return
 	}
 	wp, err := wirePacket(packet, a.nspName)
 	if err != nil {
 		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", err.Error()))
-		a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
 		return
 	}
 	id := randomID(12)
@@ -230,7 +236,7 @@ func (a *ShardedAdapter) BroadcastWithAck(packet *parser.Packet, opts *socket.Br
 		timeout = *opts.Flags.Timeout
 	}
 	a.reqs.register(id, &pending{kind: wire.RequestBroadcast, clientCount: clientCountCallback, onAck: ack, keep: true}, timeout)
-	a.Adapter.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+	a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
 	// Always the main channel: the count of answers is that of every server.
 	m := &wire.ClusterMessage{Type: wire.MessageBroadcast, RequestID: id, Packet: wp, Opts: toWireOpts(opts)}
 	if err := a.publishOn(context.Background(), a.ch.Main(), m); err != nil {
@@ -246,7 +252,7 @@ func (a *ShardedAdapter) AddSockets(opts *socket.BroadcastOptions, rooms []socke
 // AddSocketsContext is AddSockets that reports a failed publish. The join is
 // applied to this server's sockets before it returns.
 func (a *ShardedAdapter) AddSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
-	a.Adapter.AddSockets(opts, rooms)
+	a.memory.AddSockets(opts, rooms)
 	if isLocal(opts) || !a.valid {
 		return nil
 	}
@@ -260,7 +266,7 @@ func (a *ShardedAdapter) DelSockets(opts *socket.BroadcastOptions, rooms []socke
 
 // DelSocketsContext is DelSockets that reports a failed publish.
 func (a *ShardedAdapter) DelSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
-	a.Adapter.DelSockets(opts, rooms)
+	a.memory.DelSockets(opts, rooms)
 	if isLocal(opts) || !a.valid {
 		return nil
 	}
@@ -279,7 +285,7 @@ func (a *ShardedAdapter) DisconnectSocketsContext(ctx context.Context, opts *soc
 	if !isLocal(opts) && a.valid {
 		err = a.publish(ctx, &wire.ClusterMessage{Type: wire.MessageDisconnectSockets, Opts: toWireOpts(opts), Close: close})
 	}
-	a.Adapter.DisconnectSockets(opts, close)
+	a.memory.DisconnectSockets(opts, close)
 	return err
 }
 
@@ -339,7 +345,7 @@ func (a *ShardedAdapter) ServerSideEmit(packet []any) error {
 func (a *ShardedAdapter) FetchSockets(opts *socket.BroadcastOptions) func(func([]socket.SocketDetails, error)) {
 	return func(cb func([]socket.SocketDetails, error)) {
 		var local []socket.SocketDetails
-		a.Adapter.FetchSockets(opts)(func(s []socket.SocketDetails, _ error) { local = s })
+		a.memory.FetchSockets(opts)(func(s []socket.SocketDetails, _ error) { local = s })
 		if isLocal(opts) || !a.valid {
 			cb(local, nil)
 			return

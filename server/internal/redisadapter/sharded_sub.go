@@ -107,11 +107,11 @@ func (a *ShardedAdapter) onMessage(m *wire.ClusterMessage) {
 	case wire.MessageBroadcast:
 		a.b.stats.delivered.Add(1)
 		if m.RequestID == "" {
-			a.Adapter.Broadcast(toParserPacket(m.Packet), fromWireOpts(m.Opts))
+			a.memory.Broadcast(toParserPacket(m.Packet), fromWireOpts(m.Opts))
 			return
 		}
 		requester, id := m.UID, m.RequestID
-		a.Adapter.BroadcastWithAck(toParserPacket(m.Packet), fromWireOpts(m.Opts),
+		a.memory.BroadcastWithAck(toParserPacket(m.Packet), fromWireOpts(m.Opts),
 			func(n uint64) {
 				a.respond(requester, &wire.ClusterMessage{Type: wire.MessageBroadcastClientCount, RequestID: id, ClientCount: int64(n)})
 			},
@@ -124,17 +124,17 @@ func (a *ShardedAdapter) onMessage(m *wire.ClusterMessage) {
 			})
 	case wire.MessageSocketsJoin:
 		a.b.stats.requests.Add(1)
-		a.Adapter.AddSockets(fromWireOpts(m.Opts), roomList(m.Rooms))
+		a.memory.AddSockets(fromWireOpts(m.Opts), roomList(m.Rooms))
 	case wire.MessageSocketsLeave:
 		a.b.stats.requests.Add(1)
-		a.Adapter.DelSockets(fromWireOpts(m.Opts), roomList(m.Rooms))
+		a.memory.DelSockets(fromWireOpts(m.Opts), roomList(m.Rooms))
 	case wire.MessageDisconnectSockets:
 		a.b.stats.requests.Add(1)
-		a.Adapter.DisconnectSockets(fromWireOpts(m.Opts), m.Close)
+		a.memory.DisconnectSockets(fromWireOpts(m.Opts), m.Close)
 	case wire.MessageFetchSockets:
 		a.b.stats.requests.Add(1)
 		var infos []wire.SocketInfo
-		a.Adapter.FetchSockets(fromWireOpts(m.Opts))(func(list []socket.SocketDetails, _ error) {
+		a.memory.FetchSockets(fromWireOpts(m.Opts))(func(list []socket.SocketDetails, _ error) {
 			infos = make([]wire.SocketInfo, 0, len(list))
 			for _, s := range list {
 				infos = append(infos, socketInfo(s))
@@ -241,7 +241,7 @@ func (a *ShardedAdapter) roomChanged(args []any, create bool) {
 		return
 	}
 	if create {
-		_, socketRoom := a.Sids().Load(socket.SocketId(room))
+		socketRoom := a.hasSocket(socket.SocketId(room))
 		if !a.mode.SubscribeRoom(string(room), socketRoom) {
 			return
 		}

@@ -144,7 +144,7 @@ func (a *Adapter) onBroadcast(channel string, payload []byte) {
 	// Like Node: a message on a room's channel is only decoded when the room
 	// exists here.
 	if room != "" {
-		if _, ok := a.Rooms().Load(socket.Room(room)); !ok {
+		if !a.HasRoom(socket.Room(room)) {
 			a.b.stats.ignored.Add(1)
 			return
 		}
@@ -158,13 +158,13 @@ func (a *Adapter) onBroadcast(channel string, payload []byte) {
 		a.b.stats.ignored.Add(1)
 		return
 	}
-	o, err := outgoingFromWire(a.Adapter, lb)
+	o, err := outgoingFromWire(a.memory, lb)
 	if err != nil {
 		a.malformed("broadcast", err, payload)
 		return
 	}
 	a.b.stats.delivered.Add(1)
-	deliverLocal(a.Adapter, o, target{rooms: lb.Opts.Rooms, except: lb.Opts.Except})
+	deliverLocal(a.memory, o, target{rooms: lb.Opts.Rooms, except: lb.Opts.Except})
 }
 
 func toParserPacket(p *wire.Packet) *parser.Packet {
