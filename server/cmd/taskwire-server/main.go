@@ -167,8 +167,10 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 	case <-ctx.Done():
 	}
 	stop()
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	// Not ready and refusing new sessions before it says so.
 	draining.Store(true)
+	rt.Drain()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := rt.Shutdown(sctx); err != nil {

@@ -136,7 +136,8 @@ type Server struct {
 	adapters *redisadapter.Builder
 	root     redisadapter.NamespaceAdapter
 	handler  http.Handler
-	closing  atomic.Bool
+	closing  atomic.Bool // no new sessions (Drain)
+	shutdown atomic.Bool // Shutdown has begun
 	obs      Observer
 	conns    connLimit
 }
@@ -453,6 +454,12 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
+// Drain makes the server refuse new Socket.IO sessions (503 on a handshake,
+// an error on a namespace connect) while the existing ones go on. Shutdown
+// drains first; calling Drain before lets a caller report draining only once
+// it is true.
+func (s *Server) Drain() { s.closing.Store(true) }
+
 // shutdownWindow caps the time over which Shutdown spreads disconnections.
 const shutdownWindow = 10 * time.Second
 
@@ -463,9 +470,10 @@ const shutdownWindow = 10 * time.Second
 // a transport close and reconnect on their own. When ctx ends first, the
 // remaining connections are closed at once and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if !s.closing.CompareAndSwap(false, true) {
+	if !s.shutdown.CompareAndSwap(false, true) {
 		return nil
 	}
+	s.Drain()
 	var clients []engine.Socket
 	s.io.Engine().Clients().Range(func(_ string, c engine.Socket) bool {
 		clients = append(clients, c)
