@@ -31,31 +31,51 @@ export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultM
     if (!bins.paths[name]) throw new Error(`cannot run the web e2e tests: ${bins.missing[name]}`);
   }
   const redis = await startRedis({ t });
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  let port = await freePort();
+  let started = false;
   const secret = 'e2e-secret-e2e-secret-e2e-secret-0123456789';
 
   const stack = {
-    base,
+    /** The server's URL: the same across restarts, as the page has it. */
+    base: `http://127.0.0.1:${port}`,
     redis,
     server: null,
     worker: null,
+    /**
+     * startServer starts the server on the stack's port. Another process may hold
+     * that port (freePort cannot reserve it): the first start then moves to another
+     * free port; a restart must keep it (the page reconnects to the same URL), so it
+     * tries again, a bounded number of times.
+     */
     async startServer() {
-      const p = spawnProcess(bins.paths.server, [], {
-        name: 'taskwire-server',
-        env: {
-          HTTP_ADDR: `127.0.0.1:${port}`,
-          REDIS_URL: redis.url,
-          TASKWIRE_SECRET: secret, // the same across restarts: sessions survive them
-          STATIC_DIR: undefined,
-          LOG_LEVEL: 'info',
-          SHUTDOWN_TIMEOUT: '2s',
-        },
-        t,
-      });
-      stack.server = p;
-      await waitForHttp(`${base}/readyz`, 30_000, { process: p });
-      return p;
+      for (let attempt = 1; ; attempt++) {
+        const p = spawnProcess(bins.paths.server, [], {
+          name: 'taskwire-server',
+          env: {
+            HTTP_ADDR: `127.0.0.1:${port}`,
+            REDIS_URL: redis.url,
+            TASKWIRE_SECRET: secret, // the same across restarts: sessions survive them
+            STATIC_DIR: undefined,
+            LOG_LEVEL: 'info',
+            SHUTDOWN_TIMEOUT: '2s',
+          },
+          t,
+        });
+        stack.server = p;
+        try {
+          await waitForHttp(`${stack.base}/readyz`, 30_000, { process: p });
+          started = true;
+          return p;
+        } catch (err) {
+          if (p.running || attempt >= 20 || !(await printed(p, /address already in use/i))) throw err;
+          if (!started) {
+            port = await freePort();
+            stack.base = `http://127.0.0.1:${port}`;
+          } else {
+            await new Promise((r) => setTimeout(r, 250)); // back off: whoever has the port may let it go
+          }
+        }
+      }
     },
     async killServer() {
       const p = stack.server;
@@ -81,6 +101,19 @@ export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultM
   });
   await stack.startServer();
   return stack;
+}
+
+/**
+ * printed reports whether process p printed a line matching re, waiting up to ms for
+ * the end of its output (which may come after its exit).
+ */
+async function printed(p, re, ms = 1_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (p.lines.some((l) => re.test(l.text))) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** launchBrowser starts chromium headless, or explains how to get it. */
