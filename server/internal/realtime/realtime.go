@@ -235,7 +235,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.countSessions()
 	}
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		newSession := r.URL.Query().Get("sid") == ""
+		newSession := transport.QueryOf(r.URL).Get("sid") == ""
 		if s.closing.Load() && newSession {
 			s.obs.Refused(RefusedShuttingDown)
 			// New sessions go to another replica; existing ones finish.

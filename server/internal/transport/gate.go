@@ -106,7 +106,7 @@ func Handler(engine http.Handler) http.Handler {
 // JSONP; see session), and the websocket upgrades of the engine's own sessions
 // when our transports are installed, and reports whether it did.
 func serveOwn(eng engineServer, w http.ResponseWriter, r *http.Request, maxMessage int64) bool {
-	q := r.URL.Query()
+	q := QueryOf(r.URL)
 	if q.Get("EIO") != "4" || q.Has("j") {
 		return false
 	}
@@ -117,7 +117,7 @@ func serveOwn(eng engineServer, w http.ResponseWriter, r *http.Request, maxMessa
 				if ws {
 					s.serveWebSocketUpgrade(w, r)
 				} else {
-					s.servePolling(w, r)
+					s.servePolling(w, r, q)
 				}
 				return true
 			}

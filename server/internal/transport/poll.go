@@ -183,7 +183,7 @@ func requestChecks(eng engineServer, w http.ResponseWriter, r *http.Request) (ct
 
 // servePolling handles a polling request (GET: wait for packets; POST: the
 // client's packets) of the session.
-func (s *session) servePolling(w http.ResponseWriter, r *http.Request) {
+func (s *session) servePolling(w http.ResponseWriter, r *http.Request, q Query) {
 	ctx, ok := requestChecks(s.srv, w, r)
 	if !ok {
 		return
@@ -191,7 +191,7 @@ func (s *session) servePolling(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	p := s.poll
 	s.mu.Unlock()
-	if p == nil || r.URL.Query().Get("transport") != transports.POLLING {
+	if p == nil || q.Get("transport") != transports.POLLING {
 		badRequest(w, engine.BAD_REQUEST) // upgraded, or not a polling request
 		return
 	}
