@@ -42,11 +42,14 @@ function waitStatus(url, status, what, timeoutMs = 10_000) {
   }, { timeoutMs, intervalMs: 25, what, detail: () => `last answer: ${JSON.stringify(last)}` });
 }
 
-/** startWorkerWithProbes starts a worker whose probes listen on a free port. */
+/**
+ * startWorkerWithProbes starts a worker whose probes listen on a port of its own
+ * choosing (METRICS_ADDR 127.0.0.1:0), read from its "worker started" line.
+ */
 async function startWorkerWithProbes(redis, env = {}) {
-  const port = await freePort();
-  const worker = await startWorker({ redis, env: { METRICS_ADDR: `127.0.0.1:${port}`, ...env } });
-  worker.url = `http://127.0.0.1:${port}`;
+  const worker = await startWorker({ redis, env: { METRICS_ADDR: '127.0.0.1:0', ...env } });
+  const { metricsAddr } = await waitLog(worker.proc, 'worker started');
+  worker.url = `http://${metricsAddr}`;
   await waitForHttp(`${worker.url}/readyz`, 10_000, { process: worker.proc });
   return worker;
 }

@@ -13,10 +13,10 @@ import { io } from 'socket.io-client';
 
 import { closeAll, connect } from './lib/client.mjs';
 import { expectDeltas, scrape, sum, value, waitMetrics } from './lib/metrics.mjs';
-import { freePort, waitForHttp, withTimeout } from './lib/proc.mjs';
+import { waitForHttp, withTimeout } from './lib/proc.mjs';
 import { startRedis } from './lib/redis.mjs';
 import {
-  Api, ack, checkCsv, checkProgress, startServer, startWorker, stopSystem, taskEvents, waitFinal,
+  Api, ack, checkCsv, checkProgress, startServer, startWorker, stopSystem, taskEvents, waitFinal, waitLog,
 } from './lib/taskwire.mjs';
 
 after(() => stopSystem());
@@ -30,13 +30,14 @@ describe('metrics after end-to-end work', () => {
   before(async () => {
     const redis = await startRedis();
     server = await startServer({ redis });
-    const port = await freePort();
     // 300 µs a row: a 3,000-row export lasts about a second, with ten or so
-    // progress events; a 100,000-row one lasts long enough to be cancelled.
-    await startWorker({ redis, env: { METRICS_ADDR: `127.0.0.1:${port}`, EXPORT_ROW_DELAY: '300us' } });
-    await waitForHttp(`http://127.0.0.1:${port}/readyz`, 10_000);
+    // progress events; a 100,000-row one lasts long enough to be cancelled. The
+    // metrics listener takes a port of its own choosing, read from the log.
+    const worker = await startWorker({ redis, env: { METRICS_ADDR: '127.0.0.1:0', EXPORT_ROW_DELAY: '300us' } });
+    const { metricsAddr } = await waitLog(worker.proc, 'worker started');
+    await waitForHttp(`http://${metricsAddr}/readyz`, 10_000);
     serverMetrics = `${server.url}/metrics`;
-    workerMetrics = `http://127.0.0.1:${port}/metrics`;
+    workerMetrics = `http://${metricsAddr}/metrics`;
   });
 
   it('serves the Go runtime and process collectors on both binaries', async () => {
