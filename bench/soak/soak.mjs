@@ -466,7 +466,7 @@ async function main() {
   // sent, and the ticks it skipped. POSTs are split by when they were sent: during
   // a fault (from its start until the system is back) some fail by design.
   const load = {
-    start: 0, stop: 0, ticks: 0, attempted: 0, skippedDisconnected: 0, skippedBusy: 0,
+    start: 0, stop: 0, ticks: 0, skippedDisconnected: 0, skippedBusy: 0,
     calm: { attempted: 0, accepted: 0 }, duringFaults: { attempted: 0, accepted: 0 },
   };
   let faulting = 0;
@@ -479,7 +479,6 @@ async function main() {
       load.skippedDisconnected++;
       return;
     }
-    load.attempted++;
     const bucket = faulting > 0 ? load.duringFaults : load.calm;
     bucket.attempted++;
     inflight++;
@@ -535,6 +534,7 @@ async function main() {
       else next = Date.now();
     }
     load.stop = Date.now();
+    load.attempted = load.calm.attempted + load.duringFaults.attempted; // every POST sent
   })();
 
   // ---- samples of the servers' goroutines and memory
