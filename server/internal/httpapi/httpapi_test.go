@@ -16,6 +16,7 @@ import (
 
 	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/server/internal/httpapi"
+	"github.com/taskwire/taskwire/server/internal/kindtest"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/taskctl"
 	"github.com/taskwire/taskwire/shared/events"
@@ -52,6 +53,7 @@ func newEnv(t *testing.T) *env {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	st := store.New(rdb, nil)
+	kindtest.RegisterExport(t, st)
 	signer, err := session.NewSigner(bytes.Repeat([]byte("s"), 32))
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +181,7 @@ func TestCreateTask(t *testing.T) {
 	if err != nil || rec.Total != 500 || rec.State != tasks.StateQueued || rec.Owner != identity {
 		t.Fatalf("record %+v, %v", rec, err)
 	}
-	msgs, err := e.rdb.XRange(context.Background(), e.store.Keys().Queue(), "-", "+").Result()
+	msgs, err := e.rdb.XRange(context.Background(), e.store.Keys().Queue("export"), "-", "+").Result()
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("queue %v %v", msgs, err)
 	}
@@ -247,7 +249,7 @@ func TestCreateTaskBadInput(t *testing.T) {
 	if r := e.do("POST", "/api/v1/tasks", tok, `{"kind":"export","params":{"rows":1}}`, "Content-Type", "text/plain"); r.status != 415 || r.errorCode(t) != "unsupported_media_type" {
 		t.Fatalf("text/plain: %d %s", r.status, r.body)
 	}
-	if n := e.rdb.XLen(context.Background(), e.store.Keys().Queue()).Val(); n != 0 {
+	if n := e.rdb.XLen(context.Background(), e.store.Keys().Queue("export")).Val(); n != 0 {
 		t.Fatalf("%d tasks queued by bad requests", n)
 	}
 }

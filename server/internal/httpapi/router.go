@@ -104,6 +104,7 @@ func NewRouter(d Deps) *gin.Engine {
 
 	api := r.Group("/api/v1")
 	api.GET("/session", h.session)
+	api.GET("/kinds", h.listKinds)
 	authed := api.Group("", h.identify)
 	authed.POST("/tasks", h.createTask)
 	authed.GET("/tasks", h.listTasks)

@@ -193,10 +193,8 @@ func rateLimitMessage(rl *taskctl.RateLimitError, secs int) string {
 
 // taskError maps service errors to HTTP answers.
 func (h *handlers) taskError(c *gin.Context, err error) {
-	var ve *tasks.ValidationError
 	switch {
-	case errors.As(err, &ve):
-		writeError(c, http.StatusBadRequest, ve.ErrorCode(), ve.Error())
+	case creationError(c, err):
 	case errors.Is(err, taskctl.ErrNotFound):
 		writeError(c, http.StatusNotFound, "not_found", "no such task")
 	case errors.Is(err, taskctl.ErrFinished):
