@@ -111,6 +111,7 @@ func NewRouter(d Deps) *gin.Engine {
 	authed.GET("/tasks/:id", h.getTask)
 	authed.DELETE("/tasks/:id", h.cancelTask)
 	authed.GET("/tasks/:id/result", h.getResult)
+	authed.GET("/tasks/:id/streams/:name", h.getStream)
 
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path)

@@ -5,6 +5,7 @@
 package taskctl
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -400,8 +401,9 @@ func (s *Service) encodeEvent(id, event string, payload any) (*store.Publish, er
 	return &store.Publish{Channel: m.Channel, Payload: m.Payload, Sharded: m.Sharded}, nil
 }
 
-// OpenResult returns the record and the result of task id of owner. The caller
-// closes the reader.
+// OpenResult returns the record and the result of task id of owner: the file
+// the worker stored, or the JSON value of a JSON result. The caller closes the
+// reader.
 func (s *Service) OpenResult(ctx context.Context, owner, id string) (*tasks.Record, io.ReadCloser, error) {
 	rec, err := s.owned(ctx, owner, id)
 	if err != nil {
@@ -413,6 +415,10 @@ func (s *Service) OpenResult(ctx context.Context, owner, id string) (*tasks.Reco
 		return rec, nil, ErrNoResult
 	default:
 		return rec, nil, ErrNotReady
+	}
+	if rec.Result != nil && len(rec.Result.Value) > 0 {
+		// A JSON result lives in the record.
+		return rec, io.NopCloser(bytes.NewReader(rec.Result.Value)), nil
 	}
 	rc, err := s.store.OpenResult(ctx, id)
 	switch {
