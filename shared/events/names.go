@@ -14,6 +14,14 @@ const (
 	TaskCancelled = "task:cancelled"
 	// TaskState carries a State payload: the whole current snapshot of a task.
 	TaskState = "task:state"
+	// TaskStage carries a Stage payload: the task entered a named stage.
+	TaskStage = "task:stage"
+	// TaskMetadata carries a Metadata payload: the task's merged metadata after
+	// a change.
+	TaskMetadata = "task:metadata"
+	// TaskStream carries a Stream payload: items appended to one of the task's
+	// named streams (batched and throttled like progress).
+	TaskStream = "task:stream"
 )
 
 // Events sent by browsers to the server. Each expects an acknowledgement.
@@ -29,4 +37,4 @@ const (
 )
 
 // Names lists the server-to-browser events.
-var Names = []string{TaskProgress, TaskCompleted, TaskFailed, TaskCancelled, TaskState}
+var Names = []string{TaskProgress, TaskStage, TaskMetadata, TaskStream, TaskCompleted, TaskFailed, TaskCancelled, TaskState}

@@ -10,8 +10,14 @@
 //	taskwire:user:<owner>:create-rate hash token bucket of one identity's task creations (Allow)
 //	taskwire:result:<id>          list   the result: a gzip stream cut into chunks, TTL
 //	taskwire:result:<id>:<n>      list   the result being written by attempt n
-//	taskwire:queue                stream the task queue (field "task": tasks.Message JSON)
+//	taskwire:task:<id>:stream:<name> list the last items of one stream of the task's attempt, TTL
+//	taskwire:queue:<kind>         stream the queue of one kind (field "task": tasks.Message JSON)
+//	taskwire:queue                stream the queue of the previous release, all kinds in one;
+//	                                     workers move its entries to their kind's queue
 //	taskwire:delayed              zset   queue messages waiting for a retry, by due time
+//	taskwire:kinds                zset   names of the kinds workers registered, by last refresh
+//	taskwire:kind:<name>          hash   the kind's descriptors (tasks.KindInfo JSON) by schema hash
+//	taskwire:kind:<name>:workers  zset   "<worker> <schema hash>" of the live workers, by lease end
 //	taskwire:cancel               channel ids of tasks to cancel (pub/sub)
 package store
 
@@ -82,8 +88,17 @@ func (k Keys) ResultTemp(id string, attempt int) string {
 	return k.Prefix + ":result:" + id + ":" + strconv.Itoa(attempt)
 }
 
-// Queue is the key of the task queue stream.
-func (k Keys) Queue() string { return k.Prefix + ":queue" }
+// Queue is the key of the queue stream of kind.
+func (k Keys) Queue(kind tasks.Kind) string { return k.Prefix + ":queue:" + string(kind) }
+
+// LegacyQueue is the key of the one queue stream of every kind that servers of
+// the previous release write to. Workers drain it into the queues of the kinds
+// (see Keys.Queue), so a rolling update loses no task.
+func (k Keys) LegacyQueue() string { return k.Prefix + ":queue" }
+
+// Stream is the key of the list that keeps the last items of stream name of
+// task id.
+func (k Keys) Stream(id, name string) string { return k.Prefix + ":task:" + id + ":stream:" + name }
 
 // Delayed is the key of the sorted set of queue messages waiting for a retry, scored
 // by the Unix millisecond at which they are due.
@@ -148,13 +163,27 @@ func (s *Store) Create(ctx context.Context, rec *tasks.Record) error {
 	return nil
 }
 
-// Enqueue puts a task message on the queue.
+// enqueueScript adds a message to a queue stream and notes the entry id in the
+// task's record (when it exists), in one step.
+//
+// KEYS[1] stream, KEYS[2] record; ARGV[1] field, ARGV[2] message.
+var enqueueScript = redis.NewScript(`
+local id = redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'queueEntry', id) end
+return id
+`)
+
+// Enqueue puts a task message on the queue of its kind and notes the entry in
+// the task's record (tasks.Record.QueueEntry).
 func (s *Store) Enqueue(ctx context.Context, m *tasks.Message) error {
 	b, err := m.Encode()
 	if err != nil {
 		return fmt.Errorf("store: enqueue %s: %w", m.ID, err)
 	}
-	err = s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.Queue(), Values: []any{QueueField, b}}).Err()
+	if !tasks.ValidKindName(string(m.Kind)) {
+		return fmt.Errorf("store: enqueue %s: invalid kind %q", m.ID, m.Kind)
+	}
+	err = enqueueScript.Run(ctx, s.rdb, []string{s.keys.Queue(m.Kind), s.keys.Task(m.ID)}, QueueField, b).Err()
 	if err != nil {
 		return fmt.Errorf("store: enqueue %s: %w", m.ID, err)
 	}
@@ -249,11 +278,28 @@ type Update struct {
 	CommitResult bool
 	// RequireState, when not empty, must be the record's current state.
 	RequireState tasks.State
+	// Append, when not nil, appends items to one of the task's streams in the
+	// same script (set the stream's count in Fields, FieldStreamPrefix+name).
+	Append *Append
+}
+
+// Append is items added to a stream of a task with an Update.
+type Append struct {
+	// Stream names the stream.
+	Stream string
+	// Items are the JSON forms of the items, oldest first.
+	Items [][]byte
 }
 
 // updateScript applies an Update. Return values: 1 applied, 2 applied and the owner
 // asked to cancel the task, -1 no record, -2 final state, -3 other attempt, -4
 // sequence not increasing, -5 not in the required state.
+//
+// KEYS[1] record, KEYS[2] result of the attempt, KEYS[3] result, KEYS[4] stream
+// (the record's key where unused). ARGV[1] attempt, ARGV[2] seq, ARGV[3] TTL (ms),
+// ARGV[4..6] publish command, channel, payload, ARGV[7] required state, ARGV[8]
+// "1" to commit the result, ARGV[9] number n of stream items, ARGV[10] items kept
+// per stream, then the n items, then field/value pairs.
 var updateScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'attempts')
 if not cur[1] then return -1 end
@@ -262,12 +308,21 @@ if st == 'completed' or st == 'failed' or st == 'cancelled' then return -2 end
 if ARGV[1] ~= '' and cur[3] ~= ARGV[1] then return -3 end
 if tonumber(ARGV[2]) <= tonumber(cur[2] or '0') then return -4 end
 if ARGV[7] ~= '' and st ~= ARGV[7] then return -5 end
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('RENAME', KEYS[2], KEYS[3])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
-if #ARGV >= 8 then
-  redis.call('HSET', KEYS[1], 'seq', ARGV[2], unpack(ARGV, 8))
+local n = tonumber(ARGV[9])
+local first = 11 + n
+if n > 0 then
+  for i = 11, 10 + n, 500 do
+    redis.call('RPUSH', KEYS[4], unpack(ARGV, i, math.min(i + 499, 10 + n)))
+  end
+  redis.call('LTRIM', KEYS[4], -tonumber(ARGV[10]), -1)
+  redis.call('PEXPIRE', KEYS[4], ARGV[3])
+end
+if #ARGV >= first then
+  redis.call('HSET', KEYS[1], 'seq', ARGV[2], unpack(ARGV, first))
 else
   redis.call('HSET', KEYS[1], 'seq', ARGV[2])
 end
@@ -286,11 +341,17 @@ func (s *Store) Apply(ctx context.Context, u *Update) error {
 
 // apply runs u and returns the script's result code with its error.
 func (s *Store) apply(ctx context.Context, u *Update) (int, error) {
-	keys := []string{s.keys.Task(u.TaskID)}
+	rec := s.keys.Task(u.TaskID)
+	keys := []string{rec, rec, rec, rec}
 	if u.CommitResult {
-		keys = append(keys, s.keys.ResultTemp(u.TaskID, u.Attempt), s.keys.Result(u.TaskID))
+		keys[1], keys[2] = s.keys.ResultTemp(u.TaskID, u.Attempt), s.keys.Result(u.TaskID)
 	}
-	args := make([]any, 0, 7+2*len(u.Fields))
+	var items [][]byte
+	if u.Append != nil && len(u.Append.Items) > 0 {
+		keys[3] = s.keys.Stream(u.TaskID, u.Append.Stream)
+		items = u.Append.Items
+	}
+	args := make([]any, 0, 10+len(items)+2*len(u.Fields))
 	attempt := ""
 	if u.Attempt != 0 {
 		attempt = strconv.Itoa(u.Attempt)
@@ -305,7 +366,14 @@ func (s *Store) apply(ctx context.Context, u *Update) (int, error) {
 	} else {
 		args = append(args, "", "", "")
 	}
-	args = append(args, string(u.RequireState))
+	commit := ""
+	if u.CommitResult {
+		commit = "1"
+	}
+	args = append(args, string(u.RequireState), commit, len(items), tasks.MaxStreamItems)
+	for _, it := range items {
+		args = append(args, it)
+	}
 	for k, v := range u.Fields {
 		if k == tasks.FieldSeq {
 			continue
@@ -333,7 +401,9 @@ func resultCode(n int) error {
 	return fmt.Errorf("store: unexpected script result %d", n)
 }
 
-// startScript begins an attempt: state running, attempts + 1, startedAt. It returns
+// startScript begins an attempt: state running, attempts + 1, startedAt; the
+// metadata and the streams of the previous attempt are dropped (a retry starts
+// over; the stream keys are the record's key + ":stream:<name>"). It returns
 // the whole record as a flat field/value list, or a negative number like
 // updateScript. With ARGV[3] (see StartAttemptLimit) it returns -6 instead when the
 // record's attempts reached its maxAttempts, or ARGV[3] when the record has none.
@@ -349,7 +419,13 @@ if ARGV[3] then
 end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'state', 'running', 'startedAt', ARGV[1])
-redis.call('HDEL', KEYS[1], 'nextAttemptAt', 'finishedAt')
+redis.call('HDEL', KEYS[1], 'nextAttemptAt', 'finishedAt', 'metadata', 'stageMessage')
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(f, 1, 7) == 'stream:' then
+    redis.call('HDEL', KEYS[1], f)
+    redis.call('DEL', KEYS[1] .. ':' .. f)
+  end
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return redis.call('HGETALL', KEYS[1])
 `)

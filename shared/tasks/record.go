@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -47,6 +48,9 @@ type Result struct {
 	ContentType string `json:"contentType"`
 	// Filename is the name offered to the browser.
 	Filename string `json:"filename"`
+	// Value is the value of a JSON result, sent with the record and the
+	// task:completed event (a file result has none).
+	Value json.RawMessage `json:"value,omitempty"`
 }
 
 // Record is the latest snapshot of one task. The server creates it when the task is
@@ -63,7 +67,9 @@ type Record struct {
 	Percent float64 `json:"percent"`
 	Done    int64   `json:"done"`
 	Total   int64   `json:"total"`
-	Stage   string  `json:"stage,omitempty"`
+	// Stage is the id of the current stage; StageMessage says it for people.
+	Stage        string `json:"stage,omitempty"`
+	StageMessage string `json:"stageMessage,omitempty"`
 	// EtaSeconds is the estimated time left, when the worker can tell.
 	EtaSeconds *float64 `json:"etaSeconds,omitempty"`
 	// Attempts counts the runs started so far; MaxAttempts bounds it.
@@ -80,7 +86,40 @@ type Record struct {
 	FinishedAt      *time.Time      `json:"finishedAt,omitempty"`
 	Result          *Result         `json:"result,omitempty"`
 	Error           *ErrorInfo      `json:"error,omitempty"`
+	// Metadata is the metadata of the current attempt, every SetMetadata of
+	// the task merged into one JSON object (at most MaxMetadataBytes).
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// Streams counts the items appended to each stream of the current attempt
+	// (the last MaxStreamItems of each are kept).
+	Streams map[string]int64 `json:"streams,omitempty"`
+	// SchemaHash is the version of the kind (KindInfo.SchemaHash) whose schema
+	// the parameters were validated against.
+	SchemaHash string `json:"schemaHash,omitempty"`
+	// NoLiveWorker says that no live worker served the kind when the task was
+	// created: it waits until one starts.
+	NoLiveWorker bool `json:"noLiveWorker,omitempty"`
+	// QueuePosition is, for a queued task, how many tasks of its kind are ahead
+	// of it in the queue (at most 1000); the server computes it on reads.
+	QueuePosition *int `json:"queuePosition,omitempty"`
+	// QueueEntry is the id of the task's entry in its kind's queue stream; it is
+	// never sent to clients.
+	QueueEntry string `json:"-"`
 }
+
+// Bounds of what one attempt of a task may keep in its record.
+const (
+	// MaxMetadataBytes bounds the JSON form of a record's merged metadata.
+	MaxMetadataBytes = 64 << 10
+	// MaxStreamItems is how many items of one stream are kept (the oldest go).
+	MaxStreamItems = 10_000
+	// MaxStreams bounds the number of streams of one attempt.
+	MaxStreams = 16
+	// MaxStreamChunkBytes bounds the JSON form of the items of one stream chunk.
+	MaxStreamChunkBytes = 256 << 10
+	// MaxResultValueBytes bounds the JSON form of a JSON result kept in the
+	// record.
+	MaxResultValueBytes = 256 << 10
+)
 
 // Hash field names of a record in Redis.
 const (
@@ -109,6 +148,15 @@ const (
 	FieldResultName    = "resultName"
 	FieldErrorCode     = "errorCode"
 	FieldErrorMessage  = "errorMessage"
+	FieldStageMessage  = "stageMessage"
+	FieldMetadata      = "metadata"
+	FieldResultValue   = "resultValue"
+	FieldSchemaHash    = "schemaHash"
+	FieldNoLiveWorker  = "noLiveWorker"
+	FieldQueueEntry    = "queueEntry"
+	// FieldStreamPrefix starts the field that counts the items of one stream:
+	// "stream:<name>".
+	FieldStreamPrefix = "stream:"
 )
 
 // Fields returns the record as Redis hash fields. Times are Unix milliseconds; absent
@@ -157,6 +205,27 @@ func (r *Record) Fields() map[string]any {
 		f[FieldErrorCode] = r.Error.Code
 		f[FieldErrorMessage] = r.Error.Message
 	}
+	if r.StageMessage != "" {
+		f[FieldStageMessage] = r.StageMessage
+	}
+	if len(r.Metadata) > 0 {
+		f[FieldMetadata] = string(r.Metadata)
+	}
+	if r.Result != nil && len(r.Result.Value) > 0 {
+		f[FieldResultValue] = string(r.Result.Value)
+	}
+	if r.SchemaHash != "" {
+		f[FieldSchemaHash] = r.SchemaHash
+	}
+	if r.NoLiveWorker {
+		f[FieldNoLiveWorker] = "1"
+	}
+	if r.QueueEntry != "" {
+		f[FieldQueueEntry] = r.QueueEntry
+	}
+	for name, n := range r.Streams {
+		f[FieldStreamPrefix+name] = n
+	}
 	return f
 }
 
@@ -196,6 +265,24 @@ func RecordFromHash(h map[string]string) (*Record, error) {
 			Bytes:       p.int(FieldResultBytes),
 			ContentType: h[FieldResultType],
 			Filename:    h[FieldResultName],
+		}
+		if v := h[FieldResultValue]; v != "" {
+			r.Result.Value = json.RawMessage(v)
+		}
+	}
+	r.StageMessage = h[FieldStageMessage]
+	if v := h[FieldMetadata]; v != "" {
+		r.Metadata = json.RawMessage(v)
+	}
+	r.SchemaHash = h[FieldSchemaHash]
+	r.NoLiveWorker = h[FieldNoLiveWorker] == "1"
+	r.QueueEntry = h[FieldQueueEntry]
+	for k := range h {
+		if name, ok := strings.CutPrefix(k, FieldStreamPrefix); ok {
+			if r.Streams == nil {
+				r.Streams = make(map[string]int64)
+			}
+			r.Streams[name] = p.int(k)
 		}
 	}
 	if h[FieldErrorCode] != "" {

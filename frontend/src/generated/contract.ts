@@ -18,8 +18,90 @@ export interface Progress {
   done: number;
   total: number;
   stage: string;
+  /** StageMessage says the current stage for people, when the task set one. */
+  stageMessage?: string;
   /** EtaSeconds is the estimated time left, when known. */
   etaSeconds?: number;
+  /**
+   * Attempt is the attempt that published the event (from 1). An event of a
+   * higher attempt than a client holds starts the task over: streams and
+   * metadata of older attempts are void.
+   */
+  attempt?: number;
+  /**
+   * EmittedAt is when the event was published, in Unix milliseconds, when the
+   * publisher says (taskwire's workers do). Servers measure with it how long
+   * events take to reach sockets.
+   */
+  emittedAt?: number;
+}
+
+/** Stage is the payload of TaskStage: the task entered a named stage. */
+export interface Stage {
+  taskId: string;
+  seq: number;
+  /** Stage is the id of the stage ("render"). */
+  stage: string;
+  /** Message says it for people ("Drawing page 3"). */
+  message: string;
+  /**
+   * Attempt is the attempt that published the event (from 1). An event of a
+   * higher attempt than a client holds starts the task over: streams and
+   * metadata of older attempts are void.
+   */
+  attempt?: number;
+  /**
+   * EmittedAt is when the event was published, in Unix milliseconds, when the
+   * publisher says (taskwire's workers do). Servers measure with it how long
+   * events take to reach sockets.
+   */
+  emittedAt?: number;
+}
+
+/** Metadata is the payload of TaskMetadata. */
+export interface Metadata {
+  taskId: string;
+  seq: number;
+  /**
+   * Metadata is the whole metadata of the attempt after the change: every
+   * SetMetadata merged into one object (not a patch).
+   */
+  metadata: unknown;
+  /**
+   * Attempt is the attempt that published the event (from 1). An event of a
+   * higher attempt than a client holds starts the task over: streams and
+   * metadata of older attempts are void.
+   */
+  attempt?: number;
+  /**
+   * EmittedAt is when the event was published, in Unix milliseconds, when the
+   * publisher says (taskwire's workers do). Servers measure with it how long
+   * events take to reach sockets.
+   */
+  emittedAt?: number;
+}
+
+/** Stream is the payload of TaskStream: items appended to a named stream. */
+export interface Stream {
+  taskId: string;
+  seq: number;
+  /** Stream names the stream ("metrics", "log"). */
+  stream: string;
+  /**
+   * Offset is the index of the first item in the stream of this attempt: a
+   * client holding Offset items appends these; one holding fewer fetches the
+   * gap (GET /api/v1/tasks/<id>/streams/<name>?from=N); one holding more
+   * drops the items it has.
+   */
+  offset: number;
+  /** Items are the appended items, oldest first. */
+  items: unknown[] | null;
+  /**
+   * Attempt is the attempt that published the event (from 1). An event of a
+   * higher attempt than a client holds starts the task over: streams and
+   * metadata of older attempts are void.
+   */
+  attempt?: number;
   /**
    * EmittedAt is when the event was published, in Unix milliseconds, when the
    * publisher says (taskwire's workers do). Servers measure with it how long
@@ -37,6 +119,17 @@ export interface Completed {
   rows: number;
   bytes: number;
   /**
+   * Result describes the result in full: its content type and file name, or
+   * the value of a JSON result.
+   */
+  result?: TaskResult;
+  /**
+   * Attempt is the attempt that published the event (from 1). An event of a
+   * higher attempt than a client holds starts the task over: streams and
+   * metadata of older attempts are void.
+   */
+  attempt?: number;
+  /**
    * EmittedAt is when the event was published, in Unix milliseconds, when the
    * publisher says (taskwire's workers do). Servers measure with it how long
    * events take to reach sockets.
@@ -44,11 +137,36 @@ export interface Completed {
   emittedAt?: number;
 }
 
+/** Result describes the output of a completed task. */
+export interface TaskResult {
+  /** URL is where the owner downloads the result, relative to the server. */
+  url: string;
+  /** Rows is the number of data rows. */
+  rows: number;
+  /** Bytes is the size of the result as downloaded. */
+  bytes: number;
+  /** ContentType is the media type of the result. */
+  contentType: string;
+  /** Filename is the name offered to the browser. */
+  filename: string;
+  /**
+   * Value is the value of a JSON result, sent with the record and the
+   * task:completed event (a file result has none).
+   */
+  value?: unknown;
+}
+
 /** Failed is the payload of TaskFailed. */
 export interface Failed {
   taskId: string;
   seq: number;
   error: TaskErrorInfo;
+  /**
+   * Attempt is the attempt that published the event (from 1). An event of a
+   * higher attempt than a client holds starts the task over: streams and
+   * metadata of older attempts are void.
+   */
+  attempt?: number;
   /**
    * EmittedAt is when the event was published, in Unix milliseconds, when the
    * publisher says (taskwire's workers do). Servers measure with it how long
@@ -69,6 +187,12 @@ export interface TaskErrorInfo {
 export interface Cancelled {
   taskId: string;
   seq: number;
+  /**
+   * Attempt is the attempt that published the event (from 1). An event of a
+   * higher attempt than a client holds starts the task over: streams and
+   * metadata of older attempts are void.
+   */
+  attempt?: number;
   /**
    * EmittedAt is when the event was published, in Unix milliseconds, when the
    * publisher says (taskwire's workers do). Servers measure with it how long
@@ -91,7 +215,9 @@ export interface TaskRecord {
   percent: number;
   done: number;
   total: number;
+  /** Stage is the id of the current stage; StageMessage says it for people. */
   stage?: string;
+  stageMessage?: string;
   /** EtaSeconds is the estimated time left, when the worker can tell. */
   etaSeconds?: number;
   /** Attempts counts the runs started so far; MaxAttempts bounds it. */
@@ -110,6 +236,31 @@ export interface TaskRecord {
   finishedAt?: string;
   result?: TaskResult;
   error?: TaskErrorInfo;
+  /**
+   * Metadata is the metadata of the current attempt, every SetMetadata of
+   * the task merged into one JSON object (at most MaxMetadataBytes).
+   */
+  metadata?: unknown;
+  /**
+   * Streams counts the items appended to each stream of the current attempt
+   * (the last MaxStreamItems of each are kept).
+   */
+  streams?: { [key: string]: number };
+  /**
+   * SchemaHash is the version of the kind (KindInfo.SchemaHash) whose schema
+   * the parameters were validated against.
+   */
+  schemaHash?: string;
+  /**
+   * NoLiveWorker says that no live worker served the kind when the task was
+   * created: it waits until one starts.
+   */
+  noLiveWorker?: boolean;
+  /**
+   * QueuePosition is, for a queued task, how many tasks of its kind are ahead
+   * of it in the queue (at most 1000); the server computes it on reads.
+   */
+  queuePosition?: number;
 }
 
 /**
@@ -126,20 +277,6 @@ export type TaskKind = "export";
  * never changes again.
  */
 export type TaskState = "queued" | "running" | "completed" | "failed" | "cancelled";
-
-/** Result describes the output of a completed task. */
-export interface TaskResult {
-  /** URL is where the owner downloads the result, relative to the server. */
-  url: string;
-  /** Rows is the number of data rows. */
-  rows: number;
-  /** Bytes is the size of the result as downloaded. */
-  bytes: number;
-  /** ContentType is the media type of the result. */
-  contentType: string;
-  /** Filename is the name offered to the browser. */
-  filename: string;
-}
 
 /** SubscribeRequest is the payload of TaskSubscribe. */
 export interface SubscribeRequest {
@@ -165,6 +302,48 @@ export interface TaskExportParams {
   rows: number;
 }
 
+/**
+ * KindInfo describes a kind of task as the workers that run it publish it: its
+ * name, what people are told about it, the JSON Schema of its parameters and its
+ * settings. Servers learn the kinds from these descriptors (shared/store's kind
+ * registry), so a new kind needs no change on the servers.
+ */
+export interface TaskKindInfo {
+  /** Name is the kind's name (ValidKindName). */
+  name: string;
+  /** Title is a short name for people ("CSV export"). */
+  title?: string;
+  /** Description says in a sentence or two what the kind does. */
+  description?: string;
+  /**
+   * ParamsSchema is the JSON Schema (draft 2020-12) of the parameters: an object
+   * schema.
+   */
+  paramsSchema: unknown;
+  /**
+   * SchemaHash identifies this version of the descriptor (Hash); workers that
+   * publish different hashes for one kind run different versions of it.
+   */
+  schemaHash: string;
+  /** MaxAttempts bounds the runs of one task of the kind (0: the server's default). */
+  maxAttempts?: number;
+  /** TimeoutSeconds bounds one attempt (0: no bound). */
+  timeoutSeconds?: number;
+  /** ResultMaxBytes bounds the size of a result (0: the worker's default). */
+  resultMaxBytes?: number;
+  /**
+   * ProgressRate is the most progress events per second of one task (0: the
+   * worker's default).
+   */
+  progressRate?: number;
+  /**
+   * TotalParam names an integer parameter whose value is the amount of work a
+   * task announces when it is created (export: "rows"), so a queued task
+   * already shows its size.
+   */
+  totalParam?: string;
+}
+
 /** Bounds of ExportParams.Rows. */
 export const MinExportRows = 1;
 
@@ -175,6 +354,18 @@ export const MaxExportRows = 1000000;
 export const Events = {
   /** TaskProgress carries a Progress payload. */
   TaskProgress: "task:progress",
+  /** TaskStage carries a Stage payload: the task entered a named stage. */
+  TaskStage: "task:stage",
+  /**
+   * TaskMetadata carries a Metadata payload: the task's merged metadata after
+   * a change.
+   */
+  TaskMetadata: "task:metadata",
+  /**
+   * TaskStream carries a Stream payload: items appended to one of the task's
+   * named streams (batched and throttled like progress).
+   */
+  TaskStream: "task:stream",
   /**
    * TaskCompleted carries a Completed payload. It is the last event of a task that
    * succeeded.
@@ -207,6 +398,18 @@ export const Events = {
 export interface ServerToClientEvents {
   /** TaskProgress carries a Progress payload. */
   "task:progress": (payload: Progress) => void;
+  /** TaskStage carries a Stage payload: the task entered a named stage. */
+  "task:stage": (payload: Stage) => void;
+  /**
+   * TaskMetadata carries a Metadata payload: the task's merged metadata after
+   * a change.
+   */
+  "task:metadata": (payload: Metadata) => void;
+  /**
+   * TaskStream carries a Stream payload: items appended to one of the task's
+   * named streams (batched and throttled like progress).
+   */
+  "task:stream": (payload: Stream) => void;
   /**
    * TaskCompleted carries a Completed payload. It is the last event of a task that
    * succeeded.

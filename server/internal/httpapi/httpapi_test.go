@@ -181,7 +181,7 @@ func TestCreateTask(t *testing.T) {
 	if err != nil || rec.Total != 500 || rec.State != tasks.StateQueued || rec.Owner != identity {
 		t.Fatalf("record %+v, %v", rec, err)
 	}
-	msgs, err := e.rdb.XRange(context.Background(), e.store.Keys().Queue("export"), "-", "+").Result()
+	msgs, err := e.rdb.XRange(context.Background(), e.store.Keys().Queue(tasks.KindExport), "-", "+").Result()
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("queue %v %v", msgs, err)
 	}
@@ -249,7 +249,7 @@ func TestCreateTaskBadInput(t *testing.T) {
 	if r := e.do("POST", "/api/v1/tasks", tok, `{"kind":"export","params":{"rows":1}}`, "Content-Type", "text/plain"); r.status != 415 || r.errorCode(t) != "unsupported_media_type" {
 		t.Fatalf("text/plain: %d %s", r.status, r.body)
 	}
-	if n := e.rdb.XLen(context.Background(), e.store.Keys().Queue("export")).Val(); n != 0 {
+	if n := e.rdb.XLen(context.Background(), e.store.Keys().Queue(tasks.KindExport)).Val(); n != 0 {
 		t.Fatalf("%d tasks queued by bad requests", n)
 	}
 }

@@ -424,7 +424,7 @@ func TestQueuePosition(t *testing.T) {
 	}
 	// A worker takes the first export task: the others move up, and the one it
 	// runs has no position.
-	q := e.store.Keys().Queue("export")
+	q := e.store.Keys().Queue(tasks.KindExport)
 	if err := e.rdb.XGroupCreateMkStream(ctx, q, store.QueueGroup, "0").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +526,7 @@ func TestStreamsEndpoint(t *testing.T) {
 		}
 		p := e.rdb.TxPipeline()
 		p.RPush(ctx, list, args...)
-		p.LTrim(ctx, list, -taskctl.MaxStreamItems, -1)
+		p.LTrim(ctx, list, -tasks.MaxStreamItems, -1)
 		p.HIncrBy(ctx, e.store.Keys().Task(id), tasks.FieldStreamPrefix+"metrics", int64(len(items)))
 		if _, err := p.Exec(ctx); err != nil {
 			t.Fatal(err)
@@ -567,12 +567,12 @@ func TestStreamsEndpoint(t *testing.T) {
 		t.Fatalf("limit: %s", r.body)
 	}
 	// Past the kept window, the answer says where the kept items start.
-	batch := make([]string, taskctl.MaxStreamItems)
+	batch := make([]string, tasks.MaxStreamItems)
 	for i := range batch {
 		batch[i] = fmt.Sprintf(`{"epoch":%d}`, i+4)
 	}
 	appendItems(batch...)
-	if r, p := get("?from=1"); p.From != 3 || p.Count != taskctl.MaxStreamItems+3 || len(p.Items) != taskctl.MaxStreamItems || string(p.Items[0]) != `{"epoch":4}` {
+	if r, p := get("?from=1"); p.From != 3 || p.Count != tasks.MaxStreamItems+3 || len(p.Items) != tasks.MaxStreamItems || string(p.Items[0]) != `{"epoch":4}` {
 		t.Fatalf("window: from %d count %d items %d (%d)", p.From, p.Count, len(p.Items), r.status)
 	}
 	// Bad queries, bad names, other identities.

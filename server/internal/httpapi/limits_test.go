@@ -107,7 +107,7 @@ func TestCreateRateLimit(t *testing.T) {
 	if r := es[0].do("POST", "/api/v1/tasks", tok, exportBody); r.status != http.StatusAccepted {
 		t.Fatalf("after Retry-After: %d %s", r.status, r.body)
 	}
-	if n := es[0].rdb.XLen(context.Background(), es[0].store.Keys().Queue("export")).Val(); n != 5 {
+	if n := es[0].rdb.XLen(context.Background(), es[0].store.Keys().Queue(tasks.KindExport)).Val(); n != 5 {
 		t.Fatalf("%d tasks queued, want 5", n)
 	}
 }
@@ -193,7 +193,7 @@ func TestCORS(t *testing.T) {
 	if r.status != http.StatusOK || r.header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("GET from %s: %d %v", evil, r.status, r.header)
 	}
-	before := e.rdb.XLen(context.Background(), e.store.Keys().Queue("export")).Val()
+	before := e.rdb.XLen(context.Background(), e.store.Keys().Queue(tasks.KindExport)).Val()
 	for _, ct := range []string{"application/json", ""} {
 		req := []string{"Origin", evil, "Cookie", cookie}
 		if ct == "" {
@@ -210,7 +210,7 @@ func TestCORS(t *testing.T) {
 	if r = e.do("POST", "/api/v1/tasks", "", exportBody, "Origin", "null", "Cookie", cookie); r.status != http.StatusForbidden {
 		t.Fatalf("POST from a null origin: %d %s", r.status, r.body)
 	}
-	if after := e.rdb.XLen(context.Background(), e.store.Keys().Queue("export")).Val(); after != before {
+	if after := e.rdb.XLen(context.Background(), e.store.Keys().Queue(tasks.KindExport)).Val(); after != before {
 		t.Fatalf("refused origins queued %d tasks", after-before)
 	}
 	// Same origin, and clients that send no Origin: as usual, no CORS headers.

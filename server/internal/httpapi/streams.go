@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/shared/tasks"
 )
 
 // getStream answers GET /api/v1/tasks/<id>/streams/<name>?from=N[&limit=M]:
@@ -25,8 +26,8 @@ func (h *handlers) getStream(c *gin.Context) {
 	}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > taskctl.MaxStreamItems {
-			writeError(c, http.StatusBadRequest, "bad_request", "limit must be an integer from 1 to "+strconv.Itoa(taskctl.MaxStreamItems))
+		if err != nil || n < 1 || n > tasks.MaxStreamItems {
+			writeError(c, http.StatusBadRequest, "bad_request", "limit must be an integer from 1 to "+strconv.Itoa(tasks.MaxStreamItems))
 			return
 		}
 		limit = n

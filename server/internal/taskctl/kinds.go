@@ -166,14 +166,10 @@ func (s *Service) kindView(ks *store.KindStatus) (Kind, bool) {
 	if len(k.ParamsSchema) == 0 {
 		k.ParamsSchema = json.RawMessage("{}")
 	}
-	live := 0
 	for i, v := range ks.Versions {
 		k.Versions[i] = KindVersion{SchemaHash: v.Info.SchemaHash, Workers: v.Workers, LastSeen: v.LastSeen.UTC()}
-		if v.Workers > 0 {
-			live++
-		}
 	}
-	k.Conflict = live > 1
+	k.Conflict = ks.Conflict()
 	return k, true
 }
 

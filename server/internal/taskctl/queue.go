@@ -2,7 +2,6 @@ package taskctl
 
 import (
 	"context"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -13,14 +12,6 @@ import (
 // MaxQueuePosition caps the queue positions reported: past it a client only
 // needs to know that the wait is long, and counting costs Redis work.
 const MaxQueuePosition = 1000
-
-// setQueueEntryScript records the stream entry id of a task's queue message in
-// its record, unless the record is gone.
-var setQueueEntryScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-end
-return 0`)
 
 // queuePositionsScript counts, for each entry id in ARGV[3..], the entries of
 // the stream KEYS[1] that the group ARGV[1] has not been handed yet (after its
@@ -43,21 +34,6 @@ for i = 3, #ARGV do
   out[#out+1] = #redis.call('XRANGE', KEYS[1], '(' .. last, '(' .. ARGV[i], 'COUNT', cap)
 end
 return out`)
-
-// setQueueEntry stores the queue entry id of a task just queued, for its queue
-// position. A failure costs only the position, so it is logged, not returned.
-func (s *Service) setQueueEntry(ctx context.Context, rec *tasks.Record, entry string) {
-	rec.QueueEntry = entry
-	if entry == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	err := setQueueEntryScript.Run(ctx, s.store.Client(), []string{s.store.Keys().Task(rec.ID)}, tasks.FieldQueueEntry, entry).Err()
-	if err != nil {
-		s.log.WarnContext(ctx, "record queue entry", "task", rec.ID, "err", err)
-	}
-}
 
 // waitsInQueue reports whether rec waits in its kind's stream since it was
 // created, so that its queue entry says where it is. A task that ran already
@@ -90,7 +66,7 @@ func (s *Service) fillQueuePositions(ctx context.Context, recs []*tasks.Record) 
 		for _, r := range byKind[k] {
 			args = append(args, r.QueueEntry)
 		}
-		keys := []string{s.store.Keys().Queue(string(k))}
+		keys := []string{s.store.Keys().Queue(k)}
 		if len(kinds) == 1 {
 			return queuePositionsScript.Run(ctx, c, keys, args...) // EVALSHA, EVAL when not loaded
 		}

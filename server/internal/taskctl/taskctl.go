@@ -256,13 +256,12 @@ func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks
 		}
 	}
 	msg := &tasks.Message{ID: rec.ID, Kind: kind, Params: params, Owner: owner, EnqueuedAt: now}
-	entry, err := s.store.Enqueue(ctx, msg)
-	if err != nil {
+	// Enqueue also notes the queue entry in the record, for the queue position.
+	if err := s.store.Enqueue(ctx, msg); err != nil {
 		s.log.ErrorContext(ctx, "enqueue task", "task", rec.ID, "err", err)
 		s.failUnqueued(rec)
 		return nil, ErrUnavailable
 	}
-	s.setQueueEntry(ctx, rec, entry)
 	return rec, nil
 }
 

@@ -35,6 +35,9 @@ type number struct {
 var (
 	serverEvents = []serverEvent{
 		{"TaskProgress", events.TaskProgress, reflect.TypeFor[events.Progress]()},
+		{"TaskStage", events.TaskStage, reflect.TypeFor[events.Stage]()},
+		{"TaskMetadata", events.TaskMetadata, reflect.TypeFor[events.Metadata]()},
+		{"TaskStream", events.TaskStream, reflect.TypeFor[events.Stream]()},
 		{"TaskCompleted", events.TaskCompleted, reflect.TypeFor[events.Completed]()},
 		{"TaskFailed", events.TaskFailed, reflect.TypeFor[events.Failed]()},
 		{"TaskCancelled", events.TaskCancelled, reflect.TypeFor[events.Cancelled]()},
@@ -53,7 +56,7 @@ var (
 		{reflect.TypeFor[tasks.ExportParams](), "MaxExportRows", tasks.MaxExportRows},
 	}
 	// extraTypes are declared even when no event refers to them.
-	extraTypes = []reflect.Type{reflect.TypeFor[tasks.ExportParams]()}
+	extraTypes = []reflect.Type{reflect.TypeFor[tasks.ExportParams](), reflect.TypeFor[tasks.KindInfo]()}
 )
 
 // tsPrefix is put before the Go name of a type of the given package (import path
