@@ -21,7 +21,7 @@ build:
 	go build -o $(BIN)/taskwire-worker ./worker/cmd/taskwire-worker
 	go build -o $(BIN)/taskwire-devredis ./devtools/cmd/taskwire-devredis
 	go build -o $(BIN)/taskwire-proxy ./devtools/cmd/taskwire-proxy
-	go build -o $(BIN)/primes-worker ./worker/examples/primes
+	go build -o $(BIN)/primes ./worker/examples/primes
 
 run:
 	@scripts/run.sh

@@ -22,7 +22,7 @@ ensure_secret
 
 start server env HTTP_ADDR="$HTTP_ADDR" "$BIN/taskwire-server"
 start worker env EXPORT_ROW_DELAY="${EXPORT_ROW_DELAY:-75us}" "$BIN/taskwire-worker"
-start primes env METRICS_ADDR=off PRIMES_SEGMENT_DELAY="${PRIMES_SEGMENT_DELAY:-150ms}" "$BIN/primes-worker"
+start primes env METRICS_ADDR=off PRIMES_SEGMENT_DELAY="${PRIMES_SEGMENT_DELAY:-150ms}" "$BIN/primes"
 
 port=${HTTP_ADDR##*:}
 host=${HTTP_ADDR%:*}

@@ -52,11 +52,12 @@ export async function stopSystem() {
  * @returns {Promise<{server: string, worker: string}>}
  */
 export async function binaries() {
-  const bins = await buildBinaries({ names: ['server', 'worker'] });
-  for (const name of ['server', 'worker']) {
+  const names = ['server', 'worker', 'primes'];
+  const bins = await buildBinaries({ names });
+  for (const name of names) {
     if (!bins.paths[name]) throw new Error(`cannot run the system tests: ${name}: ${bins.missing[name]}`);
   }
-  return { server: bins.paths.server, worker: bins.paths.worker };
+  return { server: bins.paths.server, worker: bins.paths.worker, primes: bins.paths.primes };
 }
 
 /**
@@ -118,12 +119,14 @@ export function waitLog(proc, msg, { pred = () => true, timeoutMs = 10_000, sinc
  * removes) its defaults: REDIS_URL, HTTP_ADDR, TASKWIRE_SECRET (SECRET, shared by
  * all servers), LOG_LEVEL=info, SHUTDOWN_TIMEOUT=5s.
  *
+ * bin runs another build of the server (a previous release).
+ *
  * @param {{redis: {url: string}, name?: string, env?: Record<string, string | undefined>,
- *   t?: {after: (fn: () => any) => void}, timeoutMs?: number}} opts
+ *   t?: {after: (fn: () => any) => void}, timeoutMs?: number, bin?: string}} opts
  * @returns {Promise<ServerHandle>}
  */
-export async function startServer({ redis, name = 'server', env = {}, t, timeoutMs = 30_000 }) {
-  const bins = await binaries();
+export async function startServer({ redis, name = 'server', env = {}, t, timeoutMs = 30_000, bin }) {
+  const bins = bin ? { server: bin } : await binaries();
   let lastErr;
   // freePort can race with another process taking the port: try a few.
   for (let i = 0; i < 3; i++) {
@@ -167,13 +170,14 @@ export async function startServer({ redis, name = 'server', env = {}, t, timeout
  * startWorker starts a taskwire-worker against redis and resolves once it logged
  * "worker started". Defaults: WORKER_CONCURRENCY=2, WORKER_LEASE_TIMEOUT=2s,
  * METRICS_ADDR=off, LOG_LEVEL=info, EXPORT_ROW_DELAY=0; env adds or overrides.
+ * bin runs another build of the worker (a previous release).
  *
  * @param {{redis: {url: string}, name?: string, env?: Record<string, string | undefined>,
- *   t?: {after: (fn: () => any) => void}, timeoutMs?: number}} opts
+ *   t?: {after: (fn: () => any) => void}, timeoutMs?: number, bin?: string}} opts
  * @returns {Promise<WorkerHandle>}
  */
-export async function startWorker({ redis, name = 'worker', env = {}, t, timeoutMs = 15_000 }) {
-  const bins = await binaries();
+export async function startWorker({ redis, name = 'worker', env = {}, t, timeoutMs = 15_000, bin }) {
+  const bins = bin ? { worker: bin } : await binaries();
   const proc = spawnProcess(bins.worker, [], {
     name,
     env: {
@@ -194,6 +198,27 @@ export async function startWorker({ redis, name = 'worker', env = {}, t, timeout
     pid: proc.pid,
     started: () => logEntries(proc, 'task started').map((e) => e.task),
   };
+}
+
+/**
+ * startExampleWorker starts the example worker of a kind of its own (the primes
+ * program of worker/examples, on the public SDK) and resolves once it consumes.
+ * Defaults as startWorker; env adds or overrides.
+ *
+ * @param {{redis: {url: string}, name?: string, env?: Record<string, string | undefined>,
+ *   t?: {after: (fn: () => any) => void}, timeoutMs?: number}} opts
+ * @returns {Promise<WorkerHandle>}
+ */
+export async function startExampleWorker({ redis, name = 'primes', env = {}, t, timeoutMs = 15_000 }) {
+  const bins = await binaries();
+  const proc = spawnProcess(bins.primes, [], {
+    name,
+    env: { REDIS_URL: redis.url, WORKER_LEASE_TIMEOUT: '2s', METRICS_ADDR: 'off', LOG_LEVEL: 'info', ...env },
+    t,
+  });
+  started.add(proc);
+  await waitLog(proc, 'consuming', { timeoutMs });
+  return { name, proc, pid: proc.pid, started: () => logEntries(proc, 'task started').map((e) => e.task) };
 }
 
 /**
