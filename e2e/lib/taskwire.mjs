@@ -20,7 +20,7 @@ import { freePort, killAll, spawnProcess, waitForHttp, withTimeout } from './pro
 export const SECRET = 'e2e-shared-secret-of-the-taskwire-cluster-0123456789';
 
 /** TASK_EVENTS are the events the system sends about a task. */
-export const TASK_EVENTS = ['task:progress', 'task:completed', 'task:failed', 'task:cancelled'];
+export const TASK_EVENTS = ['task:progress', 'task:stage', 'task:metadata', 'task:stream', 'task:completed', 'task:failed', 'task:cancelled'];
 
 /** FINAL_EVENTS end a task. */
 export const FINAL_EVENTS = ['task:completed', 'task:failed', 'task:cancelled'];
@@ -392,7 +392,8 @@ export function waitFinal(rec, id, timeoutMs = 30_000, label) {
 
 /**
  * checkProgress asserts the events of one task as a client received them: seq
- * strictly increasing; within each run (a progress event with stage "started",
+ * strictly increasing (stage, metadata and stream events included); within each
+ * run (a progress event with stage "started",
  * "requeued" or "retrying..." starts a new one) percent never decreases; every
  * progress payload has the contract's fields; at most one final event, and
  * nothing after it. It returns the events.
@@ -419,7 +420,7 @@ export function checkProgress(evs, id) {
       if (newRun) lastPercent = -Infinity;
       assert.ok(p.percent >= lastPercent, `percent decreased at event ${i}:\n  ${dump()}`);
       lastPercent = p.percent;
-    } else {
+    } else if (FINAL_EVENTS.includes(e.event)) {
       finals++;
     }
   }
