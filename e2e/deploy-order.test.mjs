@@ -52,7 +52,7 @@ describe('servers and workers of two releases on one Redis', () => {
     t.after(() => stopSystem());
     const redis = await startRedis();
     const oldWorker = await startWorker({ redis, bin: old.worker, name: 'old-worker' });
-    const server = await startServer({ redis });
+    const server = await startServer({ redis, knownKinds: false });
     const api = await Api.session(server.url);
     let res = await api.request('POST', '/api/v1/tasks', { body: { kind: 'export', params: { rows: 10 } } });
     assert.equal(res.status, 400, res.text);

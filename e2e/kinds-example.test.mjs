@@ -26,7 +26,7 @@ describe('a kind written against the public SDK, in a module of its own', () => 
   it('is listed, validated by its schema, runs with live stage/progress/metadata/stream events, and completes', async (t) => {
     t.after(() => stopSystem());
     const redis = await startRedis();
-    const server = await startServer({ redis });
+    const server = await startServer({ redis, knownKinds: false });
     const api = await Api.session(server.url);
     // No worker yet: the kind is unknown.
     let res = await api.request('POST', '/api/v1/tasks', { body: { kind: 'primes', params: { limit: 1000 } } });

@@ -119,14 +119,16 @@ export function waitLog(proc, msg, { pred = () => true, timeoutMs = 10_000, sinc
  * removes) its defaults: REDIS_URL, HTTP_ADDR, TASKWIRE_SECRET (SECRET, shared by
  * all servers), LOG_LEVEL=info, SHUTDOWN_TIMEOUT=5s.
  *
- * bin runs another build of the server (a previous release).
+ * bin runs another build of the server (a previous release). Unless knownKinds
+ * is false, the export kind is registered first (registerExport).
  *
  * @param {{redis: {url: string}, name?: string, env?: Record<string, string | undefined>,
  *   t?: {after: (fn: () => any) => void}, timeoutMs?: number, bin?: string}} opts
  * @returns {Promise<ServerHandle>}
  */
-export async function startServer({ redis, name = 'server', env = {}, t, timeoutMs = 30_000, bin }) {
+export async function startServer({ redis, name = 'server', env = {}, t, timeoutMs = 30_000, bin, knownKinds = true }) {
   const bins = bin ? { server: bin } : await binaries();
+  if (knownKinds) await registerExport(redis, env.TASKWIRE_PREFIX ?? 'taskwire');
   let lastErr;
   // freePort can race with another process taking the port: try a few.
   for (let i = 0; i < 3; i++) {
@@ -156,6 +158,39 @@ export async function startServer({ redis, name = 'server', env = {}, t, timeout
     }
   }
   throw lastErr;
+}
+
+/** EXPORT_KIND is the descriptor of the export kind, as taskwire-worker publishes it. */
+export const EXPORT_KIND = Object.freeze({
+  name: 'export',
+  title: 'CSV export',
+  paramsSchema: {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    additionalProperties: false,
+    properties: { rows: { default: 200000, maximum: 1000000, minimum: 1, title: 'Rows', type: 'integer' } },
+    type: 'object',
+  },
+  totalParam: 'rows',
+});
+
+/**
+ * registerExport makes the kind export known to the servers on redis, as a
+ * worker that ran before would have (with no live worker), so that tests of the
+ * API need no worker. A Redis that refuses the commands (one that needs a
+ * password) is left alone: its tests start a worker.
+ *
+ * @param {{command: (...args: string[]) => Promise<string>}} redis
+ * @param {string} prefix
+ */
+export async function registerExport(redis, prefix = 'taskwire') {
+  const hash = 'e2e-registered';
+  const desc = JSON.stringify({ ...EXPORT_KIND, schemaHash: hash, registeredAt: Date.now() });
+  try {
+    await redis.command('HSET', `${prefix}:kind:export`, hash, desc);
+    await redis.command('ZADD', `${prefix}:kinds`, String(Date.now()), 'export');
+  } catch {
+    // a Redis with a password: the test's worker registers the kind
+  }
 }
 
 /**
