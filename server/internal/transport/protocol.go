@@ -2,8 +2,11 @@ package transport
 
 import (
 	"bytes"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zishang520/engine.io/v2/engine"
 )
 
 // Protocol conformance. The sessions of this package speak Engine.IO v4 and
@@ -132,22 +135,44 @@ func (s *session) onClientPacket(b []byte) {
 // onServerPacket keeps the same count for the Socket.IO packets the server
 // writes (b, text): a CONNECT answers a pending CONNECT with success, a
 // CONNECT_ERROR with a refusal (it reports true then), a DISCONNECT ends a
-// namespace.
+// namespace. Only answers to a CONNECT of the client count.
 func (s *session) onServerPacket(b []byte) (refused bool) {
 	switch b[0] {
 	case '0':
-		s.sioPending.Add(-1)
-		s.sioConnected.Add(1)
+		if s.answered() {
+			s.sioConnected.Add(1)
+		}
 	case '1':
 		if s.sioConnected.Add(-1) < 0 {
 			s.sioConnected.Store(0)
 		}
 	case '4':
-		s.sioPending.Add(-1)
-		return true
+		return s.answered()
 	}
 	return false
 }
+
+// answered counts the answer to a pending CONNECT, if there is one.
+func (s *session) answered() bool {
+	for {
+		n := s.sioPending.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.sioPending.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
+// plainEngines are the engines marked by PlainEngine.
+var plainEngines sync.Map // engine.BaseServer -> struct{}
+
+// PlainEngine marks eng as an engine that carries no Socket.IO (an Engine.IO
+// application): the corrections of Socket.IO packets (1 and 5 of protocol.go)
+// are not applied to its sessions, whose messages are then passed on exactly as
+// they came. Call it before eng serves a request.
+func PlainEngine(eng engine.BaseServer) { plainEngines.Store(eng, struct{}{}) }
 
 // afterRefusal runs after a CONNECT_ERROR was handed to the connection: when no
 // namespace is connected and no CONNECT is pending, the session has nothing

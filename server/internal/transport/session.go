@@ -65,6 +65,8 @@ type session struct {
 	// The Socket.IO namespaces of the session: CONNECTs not yet answered,
 	// and namespaces connected (see afterRefusal).
 	sioPending, sioConnected atomic.Int32
+	// plain: the engine carries no Socket.IO (see PlainEngine).
+	plain bool
 
 	pingInterval, pingTimeout time.Duration
 	hbMu                      sync.Mutex
@@ -161,6 +163,7 @@ func newSession(eng engineServer, ctx *types.HttpContext, id, remote string) *se
 		pingInterval: opts.PingInterval(),
 		pingTimeout:  opts.PingTimeout(),
 	}
+	_, s.plain = plainEngines.Load(eng)
 	s.tr = &sessionTransport{Transport: baseTransport, s: s}
 	// Socket.IO reads the request when the client's CONNECT comes, right
 	// after: it gets this one, and later ones are made of the compact form.
@@ -362,7 +365,7 @@ func (s *session) onMessage(text bool, data []byte) bool {
 	body := data[1:]
 	switch data[0] {
 	case eioMessage:
-		if len(body) > 0 {
+		if len(body) > 0 && !s.plain {
 			body = withEmptyAuth(body)
 			s.onClientPacket(body)
 		}
@@ -541,16 +544,15 @@ func (s *session) Write(data io.Reader, _ *packet.Options, callback engine.SendC
 	case *types.StringBuffer:
 		b := d.Bytes()
 		refused := false
-		if len(b) > 0 {
-			if b[0] == '0' || b[0] == '4' {
-				// Socket.IO's answer to a CONNECT (CONNECT or CONNECT_ERROR): it
-				// has read the request.
-				s.reqCtx.Store(nil)
-			}
-			if b[0] == '4' {
+		if len(b) > 0 && (b[0] == '0' || b[0] == '4') {
+			// Socket.IO's answer to a CONNECT (CONNECT or CONNECT_ERROR): it
+			// has read the request.
+			s.reqCtx.Store(nil)
+		}
+		if len(b) > 0 && !s.plain {
+			if refused = s.onServerPacket(b); refused {
 				b = trimNullData(b)
 			}
-			refused = s.onServerPacket(b)
 		}
 		_ = s.send(eioMessage, b)
 		if refused {
