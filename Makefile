@@ -21,6 +21,7 @@ build:
 	go build -o $(BIN)/taskwire-worker ./worker/cmd/taskwire-worker
 	go build -o $(BIN)/taskwire-devredis ./devtools/cmd/taskwire-devredis
 	go build -o $(BIN)/taskwire-proxy ./devtools/cmd/taskwire-proxy
+	go build -o $(BIN)/taskwire-echo ./server/cmd/taskwire-echo
 
 run:
 	@scripts/run.sh
