@@ -16,7 +16,9 @@
 // handshake's auth on connection; "message" is answered with "message-back" and
 // the same arguments, and "message-with-ack" is acknowledged with the same
 // arguments. With -redis, the namespaces use taskwire's Redis adapter on that
-// Redis (key "socket.io"), so every emit goes through Redis.
+// Redis (key "socket.io"), and "auth" and "message-back" are sent as broadcasts to
+// the socket's own room, so they take the adapter's path, as taskwire-server's
+// task events do: encoded once, written as shared frames, published to Redis.
 //
 // -protocol engineio serves Engine.IO at /engine.io/: every message is sent back
 // as it came.
@@ -160,8 +162,9 @@ func socketIOServer(ctx context.Context, redisURL string, log *slog.Logger) (htt
 		closers = append(closers, func() { _ = adapters.Close() }, func() { _ = rdb.Close() })
 	}
 	io := socket.NewServer(nil, opts)
+	broadcast := redisURL != ""
 	for _, nsp := range []socket.Namespace{io.Sockets(), io.Of("/custom", nil)} {
-		_ = nsp.On("connection", func(args ...any) { echo(args[0].(*socket.Socket)) })
+		_ = nsp.On("connection", func(args ...any) { echo(args[0].(*socket.Socket), broadcast) })
 	}
 	h := transport.Handler(io.ServeHandler(nil))
 	return h, func() {
@@ -172,11 +175,18 @@ func socketIOServer(ctx context.Context, redisURL string, log *slog.Logger) (htt
 	}, nil
 }
 
-// echo gives a socket the behaviour the Socket.IO suite expects.
-func echo(s *socket.Socket) {
-	_ = s.Emit("auth", s.Handshake().Auth)
+// echo gives a socket the behaviour the Socket.IO suite expects. With broadcast,
+// "auth" and "message-back" are broadcasts to the socket's own room, so they take
+// the adapter's path (encoded once, written as shared frames, published to Redis).
+func echo(s *socket.Socket, broadcast bool) {
+	emit := s.Emit
+	if broadcast {
+		self := s.Nsp().To(socket.Room(s.Id()))
+		emit = self.Emit
+	}
+	_ = emit("auth", s.Handshake().Auth)
 	_ = s.On("message", func(args ...any) {
-		_ = s.Emit("message-back", args...)
+		_ = emit("message-back", args...)
 	})
 	_ = s.On("message-with-ack", func(args ...any) {
 		if len(args) == 0 {
