@@ -184,7 +184,8 @@ func echo(s *socket.Socket, broadcast bool) {
 		self := s.Nsp().To(socket.Room(s.Id()))
 		emit = self.Emit
 	}
-	_ = emit("auth", s.Handshake().Auth)
+	// The handlers come first: the client may send an event as soon as it
+	// has "auth", and Socket.IO handles each packet on a goroutine of its own.
 	_ = s.On("message", func(args ...any) {
 		_ = emit("message-back", args...)
 	})
@@ -198,6 +199,7 @@ func echo(s *socket.Socket, broadcast bool) {
 		}
 		ack(args[:len(args)-1], nil)
 	})
+	_ = emit("auth", s.Handshake().Auth)
 }
 
 // engineIOServer is the Engine.IO echo server (see the package documentation).
