@@ -50,13 +50,15 @@ var (
 		"Waits of a transport for the engine's listeners that gave up (stays 0 unless a request handler hangs).")
 	descReadPanics = desc("transport", "read_panics_total",
 		"Panics of the engine while handling a WebSocket message; each closed its connection.")
+	descProtocolFixes = desc("transport", "protocol_fixes_total",
+		"Protocol corrections of the transports that took effect, by correction (see the transport package).", "fix")
 )
 
 // Describe sends the descriptors of every metric of the collector.
 func (c *realtimeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSockets, descConnections, descPublished, descPublishErrors,
 		descReceived, descRelayed, descRequests, descResponses, descIgnored, descMalformed, descOversized,
-		descPanics, descSubscriptions, descGateTimeouts, descReadPanics} {
+		descPanics, descSubscriptions, descGateTimeouts, descReadPanics, descProtocolFixes} {
 		ch <- d
 	}
 }
@@ -98,4 +100,15 @@ func (c *realtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSubscriptions, a.Subscriptions)
 	counter(descGateTimeouts, st.Transport.GateTimeouts)
 	counter(descReadPanics, st.Transport.ReadPanics)
+	tr := st.Transport
+	for _, f := range []struct {
+		label string
+		v     uint64
+	}{
+		{"empty_auth", tr.EmptyAuthConnects}, {"client_close_noop", tr.ClientCloseNoops},
+		{"closed_extra_upgrade", tr.ClosedExtraUpgrades}, {"poll_held_for_upgrade", tr.PollsHeldForUpgrade},
+		{"trimmed_error_data", tr.TrimmedErrorData}, {"closed_refused", tr.ClosedRefused},
+	} {
+		ch <- prometheus.MustNewConstMetric(descProtocolFixes, prometheus.CounterValue, float64(f.v), f.label)
+	}
 }
