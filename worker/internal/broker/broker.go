@@ -541,6 +541,10 @@ func (b *Broker) newDelivery(m redis.XMessage, reclaimed bool) *delivery {
 		d.bad = &tasks.ErrorInfo{Code: CodeMalformed, Message: fmt.Sprintf("queue entry %s has no %q field", m.ID, store.QueueField)}
 		return d
 	}
+	if msg, bad := oversized(m.ID, s); bad != nil {
+		d.msg, d.bad = msg, bad // not kept, not decoded
+		return d
+	}
 	d.raw = s
 	msg, err := tasks.DecodeMessage([]byte(s))
 	d.msg = msg
