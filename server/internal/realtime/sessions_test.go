@@ -25,7 +25,7 @@ func TestSilentSessionsDoNotHoldPlaces(t *testing.T) {
 	obs := &refusals{n: map[string]int{}}
 	r := newReplica(t, redistest.Start(t).Addr, func(c *realtime.Config) {
 		c.MaxConnections = 2
-		c.ConnectTimeout = 300 * time.Millisecond
+		c.ConnectTimeout = 2 * time.Second
 		c.Observer = obs
 	})
 	var silent []*eiotest.Conn
