@@ -22,6 +22,10 @@ var (
 		"Sockets connected to the main namespace.")
 	descConnections = desc("socketio", "connections",
 		"Client connections (engine.io sessions) by their current transport.", "transport")
+	descUnauthenticated = desc("socketio", "unauthenticated_connections",
+		"Client connections (engine.io sessions) without an authenticated socket yet; each is closed after SOCKETIO_CONNECT_TIMEOUT.")
+	descOrphaned = desc("socketio", "sockets_without_connection",
+		"Sockets of the main namespace whose connection is closed: stays 0 unless sockets leak.")
 
 	descPublished = desc("adapter", "messages_published_total",
 		"Messages the Redis adapter published (broadcasts, room changes, requests, responses).")
@@ -56,7 +60,7 @@ var (
 
 // Describe sends the descriptors of every metric of the collector.
 func (c *realtimeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSockets, descConnections, descPublished, descPublishErrors,
+	for _, d := range []*prometheus.Desc{descSockets, descConnections, descUnauthenticated, descOrphaned, descPublished, descPublishErrors,
 		descReceived, descRelayed, descRequests, descResponses, descIgnored, descMalformed, descOversized,
 		descPanics, descSubscriptions, descGateTimeouts, descReadPanics, descProtocolFixes} {
 		ch <- d
@@ -73,6 +77,8 @@ func (c *realtimeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}
 	gauge(descSockets, float64(st.Sockets))
+	gauge(descUnauthenticated, float64(st.Unauthenticated))
+	gauge(descOrphaned, float64(st.Orphaned))
 	// The usual transports are always there, so that dashboards see 0, not nothing.
 	for _, t := range []string{"polling", "websocket"} {
 		gauge(descConnections, float64(st.Transports[t]), t)
