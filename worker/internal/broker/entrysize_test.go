@@ -26,7 +26,7 @@ func TestOversizedEntryNotDecoded(t *testing.T) {
 		t.Fatalf("the entry itself decodes: %v", err)
 	}
 	var br Broker
-	d := br.newDelivery(redis.XMessage{ID: "1-0", Values: map[string]any{store.QueueField: string(b)}}, false)
+	d := br.newDelivery(keys.Queue(tasks.KindExport), redis.XMessage{ID: "1-0", Values: map[string]any{store.QueueField: string(b)}}, false)
 	if d.bad == nil || d.bad.Code != CodeMalformed || !strings.Contains(d.bad.Message, "not decoded") {
 		t.Fatalf("oversized entry: bad %+v", d.bad)
 	}
@@ -34,14 +34,14 @@ func TestOversizedEntryNotDecoded(t *testing.T) {
 		t.Fatalf("task id %q (want %q), raw kept: %d bytes", d.taskID(), id, len(d.raw))
 	}
 	// Garbage without a readable id: rejected all the same.
-	d = br.newDelivery(redis.XMessage{ID: "2-0", Values: map[string]any{store.QueueField: strings.Repeat("x", MaxEntryBytes+1)}}, false)
+	d = br.newDelivery(keys.Queue(tasks.KindExport), redis.XMessage{ID: "2-0", Values: map[string]any{store.QueueField: strings.Repeat("x", MaxEntryBytes+1)}}, false)
 	if d.bad == nil || d.taskID() != "" {
 		t.Fatalf("oversized garbage: %+v %q", d.bad, d.taskID())
 	}
 	// An ordinary entry is decoded as before.
 	m.Owner = "someone"
 	b, _ = m.Encode()
-	d = br.newDelivery(redis.XMessage{ID: "3-0", Values: map[string]any{store.QueueField: string(b)}}, false)
+	d = br.newDelivery(keys.Queue(tasks.KindExport), redis.XMessage{ID: "3-0", Values: map[string]any{store.QueueField: string(b)}}, false)
 	if d.bad != nil || d.taskID() != id {
 		t.Fatalf("ordinary entry: %+v", d.bad)
 	}
