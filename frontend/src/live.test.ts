@@ -35,6 +35,9 @@ class Backend {
   readonly subscribed: string[] = [];
   created = 0;
   sessions = 0;
+  /** Items of each stream, by "taskId/stream". */
+  readonly streams = new Map<string, unknown[]>();
+  readonly streamFetches: string[] = [];
   /** refuse makes the connection middleware refuse this many handshakes. */
   refuse = 0;
 
@@ -87,7 +90,13 @@ class Backend {
         return r;
       },
       cancelTask: async (id) => this.records.get(id)!,
-      createExport: async (rows, socketId): Promise<CreatedTask> => {
+      getStream: async (id, stream, from) => {
+        this.streamFetches.push(`${id}/${stream}?from=${from}`);
+        const items = this.streams.get(id + "/" + stream) ?? [];
+        return { stream, from, count: items.length, items: items.slice(from) };
+      },
+      createTask: async (_kind, params, socketId): Promise<CreatedTask> => {
+        const rows = Number(params["rows"]);
         const id = "new" + ++this.created;
         this.records.set(id, rec(id, { state: "queued", seq: 0, percent: 0, done: 0, total: rows, params: { rows } }));
         // Like the server: the socket joins the room before the task can emit, and
