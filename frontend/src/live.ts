@@ -123,7 +123,15 @@ export class Live {
       this.event(p, () => this.store.applyStream(p, Date.now()));
       if (isPayload(p)) this.fillGaps(p.taskId);
     });
-    s.on(Events.TaskCompleted, (p) => this.event(p, () => this.store.applyCompleted(p, Date.now())));
+    s.on(Events.TaskCompleted, (p) => {
+      this.event(p, () => this.store.applyCompleted(p, Date.now()));
+      // An event without the result's details (a worker of the previous release):
+      // the record has its file name and type.
+      const r = isPayload(p) ? this.store.get(p.taskId)?.result : undefined;
+      if (isPayload(p) && r && (r.filename === undefined || r.contentType === undefined)) {
+        this.api.getTask(p.taskId).then((rec) => this.snapshot(rec), () => undefined);
+      }
+    });
     s.on(Events.TaskFailed, (p) => this.event(p, () => this.store.applyFailed(p, Date.now())));
     s.on(Events.TaskCancelled, (p) => this.event(p, () => this.store.applyCancelled(p, Date.now())));
     s.on(Events.TaskState, (r) => {
@@ -216,6 +224,7 @@ export class Live {
   async start(): Promise<void> {
     await this.api.session();
     this.socket.connect();
+    void this.refreshKinds();
     await this.refreshList();
     this.watchdog = setInterval(() => this.checkQuiet(), 5000);
   }
@@ -250,8 +259,15 @@ export class Live {
     if (this.store.forgetClearedExcept(ids)) this.hooks.cleared?.(this.store.clearedIds());
   }
 
-  /** refreshKinds applies GET /api/v1/kinds. */
-  async refreshKinds(): Promise<void> {
+  private kindsInFlight: Promise<void> | undefined;
+
+  /** refreshKinds applies GET /api/v1/kinds (one request at a time). */
+  refreshKinds(): Promise<void> {
+    this.kindsInFlight ??= this.loadKinds().finally(() => (this.kindsInFlight = undefined));
+    return this.kindsInFlight;
+  }
+
+  private async loadKinds(): Promise<void> {
     if (!this.api.listKinds) return;
     try {
       const kinds = await this.api.listKinds();
