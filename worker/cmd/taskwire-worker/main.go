@@ -1,5 +1,6 @@
-// Command taskwire-worker runs taskwire's tasks: a Machinery worker on a Redis
-// Stream, reporting progress to browsers through the Socket.IO emitter.
+// Command taskwire-worker runs taskwire's own kinds of task (export, and the
+// kinds registered next to it) with the public worker SDK: a program like any
+// user's, built on package worker.
 //
 // Configuration comes from the environment (see internal/config). SIGTERM or
 // SIGINT starts a graceful shutdown; a second one exits at once. Exit codes: 0
@@ -17,8 +18,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/taskwire/taskwire/worker/internal/app"
+	"github.com/taskwire/taskwire/worker"
 	"github.com/taskwire/taskwire/worker/internal/config"
+	"github.com/taskwire/taskwire/worker/internal/kinds/export"
 )
 
 func main() {
@@ -58,5 +60,25 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		attrs = append(attrs, a)
 	}
 	log.Info("configuration", attrs...)
-	return app.Run(ctx, app.Options{Config: cfg, Logger: log})
+	w, err := worker.New(options(cfg, log))
+	if err != nil {
+		return err
+	}
+	export.Register(w, export.Options{RowDelay: cfg.ExportRowDelay})
+	return w.Run(ctx)
+}
+
+// options are the SDK's options for cfg.
+func options(cfg *config.Config, log *slog.Logger) worker.Options {
+	rate := cfg.ProgressMaxRate
+	if rate == 0 {
+		rate = -1 // no limit
+	}
+	return worker.Options{
+		RedisURL: cfg.RedisURL, Concurrency: cfg.Concurrency, Logger: log,
+		ShutdownTimeout: cfg.ShutdownTimeout, LeaseTimeout: cfg.LeaseTimeout, MaxAttempts: cfg.MaxAttempts,
+		ResultMaxBytes: cfg.ResultMaxBytes, ProgressMaxRate: rate, Prefix: cfg.Prefix,
+		SocketIOKey: cfg.SocketIOKey, SocketIOAdapter: cfg.SocketIOAdapter, TaskTTL: cfg.TaskTTL,
+		MetricsAddr: cfg.MetricsAddr, LogLevel: cfg.LogLevel,
+	}
 }

@@ -460,7 +460,7 @@ func TestCancelQueuedTaskNeverStarts(t *testing.T) {
 	after := e.Submit(10, nil)
 	e.WaitFinal(after, 20*time.Second)
 	testenv.Eventually(t, 10*time.Second, "empty queue", func() bool {
-		n, _ := e.Client.XLen(ctx, e.Store.Keys().Queue()).Result()
+		n, _ := e.Client.XLen(ctx, e.Store.Keys().Queue(tasks.KindExport)).Result()
 		return n == 0
 	})
 	rec := e.Record(id)

@@ -6,11 +6,13 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,7 +27,6 @@ import (
 	"github.com/taskwire/taskwire/shared/tasks"
 	"github.com/taskwire/taskwire/worker/internal/broker"
 	"github.com/taskwire/taskwire/worker/internal/config"
-	"github.com/taskwire/taskwire/worker/internal/export"
 	"github.com/taskwire/taskwire/worker/internal/health"
 	"github.com/taskwire/taskwire/worker/internal/metrics"
 	"github.com/taskwire/taskwire/worker/internal/progress"
@@ -44,13 +45,28 @@ type Options struct {
 	// Logger receives the log. Machinery and go-redis log through package
 	// globals; the first Run of a process points them at its logger.
 	Logger *slog.Logger
-	// Handlers add or replace task handlers by kind (tests use it).
+	// Kinds are the kinds the worker serves: it registers them in the kind
+	// registry and reads their queues.
+	Kinds []Kind
+	// Handlers add or replace task handlers by kind, with default settings
+	// (tests use it).
 	Handlers map[tasks.Kind]runner.Handler
 	// Backoff replaces the wait before retries (tests use it).
 	Backoff func(attempt int) time.Duration
 	// Started, when set, is called once the worker consumes.
 	Started func(Info)
 }
+
+// Kind is a kind the worker serves: what it publishes in the registry and how
+// the runner runs it.
+type Kind struct {
+	Info tasks.KindInfo
+	Run  runner.Kind
+}
+
+// kindRefresh is how often a worker renews its kinds in the registry; its entry
+// there lasts three times as long.
+const kindRefresh = 10 * time.Second
 
 // Info describes a started worker.
 type Info struct {
@@ -86,6 +102,25 @@ func Run(ctx context.Context, opts Options) error {
 	defer rdb.Close()
 
 	st := store.New(rdb, &store.Options{Prefix: cfg.Prefix, TTL: cfg.TaskTTL})
+	kinds := append([]Kind(nil), opts.Kinds...)
+	for name, h := range opts.Handlers {
+		i := slices.IndexFunc(kinds, func(k Kind) bool { return k.Info.Name == string(name) })
+		if i >= 0 {
+			kinds[i].Run.Handler = h
+			continue
+		}
+		info := tasks.KindInfo{Name: string(name), ParamsSchema: json.RawMessage(`{"type":"object"}`)}
+		info.SchemaHash = info.Hash()
+		kinds = append(kinds, Kind{Info: info, Run: runner.Kind{Handler: h}})
+	}
+	if len(kinds) == 0 {
+		return errors.New("app: the worker serves no kind (register at least one)")
+	}
+	names := make([]tasks.Kind, len(kinds))
+	infos := make([]tasks.KindInfo, len(kinds))
+	for i, k := range kinds {
+		names[i], infos[i] = tasks.Kind(k.Info.Name), k.Info
+	}
 	em := emitter.New(rdb, &emitter.Options{Key: cfg.SocketIOKey, Sharded: cfg.SocketIOAdapter == "sharded"})
 	reg := taskctx.NewRegistry()
 	pub := progress.NewPublisher(st, em, &progress.Options{MaxRate: cfg.ProgressMaxRate, Logger: log})
@@ -100,23 +135,18 @@ func Run(ctx context.Context, opts Options) error {
 			return pub.Fail(ctx, id, info)
 		},
 		LeaseLost: func(id string) { reg.Cancel(id, taskctx.ErrLeaseLost) },
+		Kinds:     names,
 	})
-	kinds := []tasks.Kind{tasks.KindExport}
-	for kind := range opts.Handlers {
-		if kind != tasks.KindExport {
-			kinds = append(kinds, kind)
-		}
-	}
-	mets := metrics.New(kinds, nil)
+	mets := metrics.New(names, nil)
 	mets.WatchBroker(b.Stats)
-	mets.WatchQueue(rdb, st.Keys(), nil)
+	mets.WatchQueue(rdb, st.Keys(), b.Streams(), nil)
 	r := runner.New(runner.Options{
 		Store: st, Publisher: pub, Registry: reg, Broker: b,
 		MaxAttempts: cfg.MaxAttempts, Backoff: opts.Backoff, Logger: log, Observer: mets,
+		ResultMaxBytes: cfg.ResultMaxBytes,
 	})
-	r.Handle(tasks.KindExport, export.NewHandler(st, export.HandlerOptions{MaxBytes: cfg.ResultMaxBytes, RowDelay: cfg.ExportRowDelay}))
-	for kind, h := range opts.Handlers {
-		r.Handle(kind, h)
+	for _, k := range kinds {
+		r.HandleKind(tasks.Kind(k.Info.Name), k.Run)
 	}
 
 	srv := machinery.NewServer(b.GetConfig(), b, null.New(), eager.New())
@@ -153,6 +183,40 @@ func Run(ctx context.Context, opts Options) error {
 		}()
 	}
 
+	// The kind registry: servers learn from it which kinds exist.
+	rctx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRegistry()
+	registryDone := make(chan struct{})
+	register := func(c context.Context) error {
+		return st.RegisterKinds(c, consumer, infos, 3*kindRefresh)
+	}
+	if err := register(ctx); err != nil {
+		log.Warn("cannot register the kinds yet; retrying in the background", "err", err)
+	} else {
+		warnConflicts(ctx, st, infos, log)
+	}
+	go func() {
+		defer close(registryDone)
+		t := time.NewTicker(kindRefresh)
+		defer t.Stop()
+		health := outage{log: log, what: "registering the kinds"}
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-t.C:
+			}
+			c, cancel := context.WithTimeout(rctx, 5*time.Second)
+			err := register(c)
+			cancel()
+			if err != nil {
+				health.fail(err)
+			} else {
+				health.ok()
+			}
+		}
+	}()
+
 	// Cancel requests.
 	lctx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopListen()
@@ -172,7 +236,7 @@ func Run(ctx context.Context, opts Options) error {
 	errCh := make(chan error, 1)
 	w.LaunchAsync(errCh)
 	log.Info("worker started", "consumer", consumer, "concurrency", cfg.Concurrency, "metricsAddr", metricsAddr,
-		"queue", st.Keys().Queue())
+		"kinds", names, "queues", b.Streams())
 	if opts.Started != nil {
 		opts.Started(Info{Consumer: consumer, MetricsAddr: metricsAddr})
 	}
@@ -188,6 +252,13 @@ func Run(ctx context.Context, opts Options) error {
 
 	stopListen()
 	<-listenDone
+	stopRegistry()
+	<-registryDone
+	uctx, ucancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if err := st.UnregisterKinds(uctx, consumer, infos); err != nil {
+		log.Warn("could not unregister the kinds; their entries end with their lease", "err", err)
+	}
+	ucancel()
 	if httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = httpSrv.Shutdown(sctx)
@@ -197,6 +268,45 @@ func Run(ctx context.Context, opts Options) error {
 		log.Info("worker stopped")
 	}
 	return runErr
+}
+
+// warnConflicts logs the kinds of which live workers run another version.
+func warnConflicts(ctx context.Context, st *store.Store, infos []tasks.KindInfo, log *slog.Logger) {
+	for _, k := range infos {
+		ks, err := st.Kind(ctx, k.Name)
+		if err != nil || !ks.Conflict() {
+			continue
+		}
+		var others []string
+		for _, v := range ks.Versions {
+			if v.Workers > 0 && v.Info.SchemaHash != k.SchemaHash {
+				others = append(others, fmt.Sprintf("%s (%d workers)", v.Info.SchemaHash, v.Workers))
+			}
+		}
+		log.Warn("other workers serve another version of this kind; tasks are validated against the version of most workers",
+			"kind", k.Name, "version", k.SchemaHash, "others", others)
+	}
+}
+
+// outage logs the start and the end of a run of failures once each.
+type outage struct {
+	log  *slog.Logger
+	what string
+	down bool
+}
+
+func (o *outage) fail(err error) {
+	if !o.down {
+		o.down = true
+		o.log.Warn(o.what+" fails; retrying", "err", err)
+	}
+}
+
+func (o *outage) ok() {
+	if o.down {
+		o.log.Info(o.what + " works again")
+	}
+	o.down = false
 }
 
 // shutdown stops taking tasks, waits for the running ones up to timeout, then

@@ -18,7 +18,6 @@ import (
 
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
-	"github.com/taskwire/taskwire/worker/internal/broker"
 	"github.com/taskwire/taskwire/worker/internal/config"
 	"github.com/taskwire/taskwire/worker/internal/export"
 	"github.com/taskwire/taskwire/worker/internal/runner"
@@ -63,6 +62,13 @@ func start(t *testing.T, e *testenv.Env, env map[string]string, opts Options) *w
 		t.Fatal(err)
 	}
 	opts.Config = cfg
+	if len(opts.Kinds) == 0 {
+		info := tasks.KindInfo{Name: "export", ParamsSchema: []byte(`{"type":"object"}`)}
+		info.SchemaHash = info.Hash()
+		opts.Kinds = []Kind{{Info: info, Run: runner.Kind{
+			Handler: NewExportHandler(e.Store, HandlerOptions{MaxBytes: cfg.ResultMaxBytes, RowDelay: cfg.ExportRowDelay}),
+		}}}
+	}
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}
@@ -126,7 +132,7 @@ func TestExportEndToEnd(t *testing.T) {
 	if rec.State != tasks.StateCompleted || rec.Attempts != 1 || rec.Percent != 100 || rec.Done != 5000 || rec.FinishedAt == nil {
 		t.Fatalf("record %+v", rec)
 	}
-	if rec.Result == nil || rec.Result.URL != "/api/v1/tasks/"+id+"/result" || rec.Result.Rows != 5000 || rec.Result.ContentType != export.ContentType {
+	if rec.Result == nil || rec.Result.URL != "/api/v1/tasks/"+id+"/result" || rec.Result.Rows != 5000 || rec.Result.ContentType != ContentType {
 		t.Fatalf("result %+v", rec.Result)
 	}
 	body := readResult(t, e, id)
@@ -227,12 +233,12 @@ func TestResultTooLarge(t *testing.T) {
 	start(t, e, map[string]string{"RESULT_MAX_BYTES": "10KiB"}, Options{})
 	id := e.Submit(10000, nil)
 	rec := e.WaitFinal(id, 30*time.Second)
-	if rec.State != tasks.StateFailed || rec.Error == nil || rec.Error.Code != export.CodeResultTooLarge || rec.Attempts != 1 {
+	if rec.State != tasks.StateFailed || rec.Error == nil || rec.Error.Code != CodeResultTooLarge || rec.Attempts != 1 {
 		t.Fatalf("record %+v %+v", rec, rec.Error)
 	}
 	ev := e.Events.Final(id)
 	errInfo, _ := ev.Payload["error"].(map[string]any)
-	if ev.Name != "task:failed" || errInfo["code"] != export.CodeResultTooLarge || !strings.Contains(fmt.Sprint(errInfo["message"]), "10240 bytes") {
+	if ev.Name != "task:failed" || errInfo["code"] != CodeResultTooLarge || !strings.Contains(fmt.Sprint(errInfo["message"]), "10240 bytes") {
 		t.Fatalf("final event %+v", ev)
 	}
 	assertNoResultKeys(t, e, id)
@@ -251,7 +257,7 @@ func assertNoResultKeys(t *testing.T, e *testenv.Env, id string) {
 
 // flaky fails its first attempts with a transient error, then runs the export.
 func flaky(st *store.Store, failures int, permanent bool) runner.Handler {
-	real := export.NewHandler(st, export.HandlerOptions{})
+	real := NewExportHandler(st, HandlerOptions{})
 	return func(ctx context.Context, t *runner.Task) (*tasks.Result, error) {
 		if t.Attempt <= failures {
 			if permanent {
@@ -349,15 +355,15 @@ func TestMalformedMessagesDoNotStopTheWorker(t *testing.T) {
 	e := testenv.New(t)
 	start(t, e, nil, Options{})
 	ctx := context.Background()
-	queue := e.Store.Keys().Queue()
+	queue := e.Store.Keys().Queue(tasks.KindExport)
 	add := func(values ...any) {
 		t.Helper()
 		if err := e.Client.XAdd(ctx, &redis.XAddArgs{Stream: queue, Values: values}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A task whose queued params are out of range: its id is readable, so its
-	// record fails with a clear code.
+	// A task whose queued params are out of range (the server would have refused
+	// them): the worker checks them again and fails the task with a clear code.
 	bad := e.Create(10, nil)
 	add(store.QueueField, fmt.Sprintf(`{"id":%q,"kind":"export","params":{"rows":-5},"owner":"tester"}`, bad))
 	// Garbage without a readable id, and an entry without the task field.
@@ -366,7 +372,7 @@ func TestMalformedMessagesDoNotStopTheWorker(t *testing.T) {
 	good := e.Submit(10, nil)
 
 	rec := e.WaitFinal(bad, 20*time.Second)
-	if rec.State != tasks.StateFailed || rec.Error == nil || rec.Error.Code != broker.CodeMalformed || !strings.Contains(rec.Error.Message, "params.rows") {
+	if rec.State != tasks.StateFailed || rec.Error == nil || rec.Error.Code != CodeInvalidParams || !strings.Contains(rec.Error.Message, "params.rows") {
 		t.Fatalf("bad task: %+v %+v", rec, rec.Error)
 	}
 	if ev := e.Events.Final(bad); ev.Name != "task:failed" {

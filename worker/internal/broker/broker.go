@@ -1,8 +1,10 @@
-// Package broker is a Machinery broker (brokers/iface.Broker) on a Redis Stream
+// Package broker is a Machinery broker (brokers/iface.Broker) on Redis Streams
 // with a consumer group, so that the task queue under Machinery acknowledges.
 //
-// The server XADDs one entry per task to the stream (store.Keys.Queue, field
-// store.QueueField, a tasks.Message in JSON). The broker:
+// The server XADDs one entry per task to the stream of its kind
+// (store.Keys.Queue, field store.QueueField, a tasks.Message in JSON); the broker
+// reads the streams of the kinds its worker serves, so workers with different
+// kinds share one Redis. The broker:
 //
 //   - reads with XREADGROUP only as many entries as it has free slots, so a busy
 //     worker never hoards tasks that an idle one could run;
@@ -15,6 +17,8 @@
 //   - acknowledges (XACK + XDEL) only once the task is settled (Settle): finished,
 //     handed back to the stream for another worker, or delayed for a retry in the
 //     delayed set, which every worker moves back into the stream when due;
+//   - moves the entries of the stream of the previous release
+//     (store.Keys.LegacyQueue, every kind in one) to the streams of their kinds;
 //   - survives malformed entries (acknowledged, dropped, their task failed when
 //     its id is readable) and Redis outages (back-off, group re-created after a
 //     restart), and never loses an entry it read: until it is settled the entry
@@ -22,7 +26,9 @@
 package broker
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,8 +77,12 @@ const (
 
 // Options configure a Broker.
 type Options struct {
-	// Keys name the stream and the delayed set.
+	// Keys name the streams and the delayed set.
 	Keys store.Keys
+	// Kinds are the kinds whose streams the broker reads. Default: export.
+	Kinds []tasks.Kind
+	// SkipLegacy leaves the stream of the previous release alone (tests).
+	SkipLegacy bool
 	// Lease is how long an entry may go without a heartbeat before another
 	// consumer takes it over. Default: 30s.
 	Lease time.Duration
@@ -159,6 +169,9 @@ type Stats struct {
 	LeasesLost int64
 	// ReadFailures counts failed reads of the stream (Redis unreachable...).
 	ReadFailures int64
+	// Rerouted counts entries moved from the previous release's stream to the
+	// streams of their kinds.
+	Rerouted int64
 	// InFlight is the number of entries read and not settled yet.
 	InFlight int64
 }
@@ -183,11 +196,13 @@ type Broker struct {
 	stopOnce sync.Once
 	done     chan struct{}
 
-	claimCursor string
-	lastClaim   time.Time
+	streams     []string          // the streams read: one per kind, then the legacy one
+	claimCursor map[string]string // XAUTOCLAIM cursor by stream
+	rr          int               // where the next read starts in streams
+	lastClaim   map[string]time.Time
 
 	stats struct {
-		delivered, reclaimed, rejected, handedBack, delayed, promoted, leasesLost, readFailures atomic.Int64
+		delivered, reclaimed, rejected, handedBack, delayed, promoted, leasesLost, readFailures, rerouted atomic.Int64
 	}
 }
 
@@ -207,23 +222,45 @@ func New(rdb redis.UniversalClient, opts Options) *Broker {
 	if opts.Keys.Prefix == "" {
 		opts.Keys.Prefix = store.DefaultPrefix
 	}
+	if len(opts.Kinds) == 0 {
+		opts.Kinds = []tasks.Kind{tasks.KindExport}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Broker{
+	b := &Broker{
 		rdb:  rdb,
 		opts: opts,
 		log:  log,
 		cnf: &config.Config{
-			DefaultQueue:  opts.Keys.Queue(),
+			DefaultQueue:  opts.Keys.Queue(opts.Kinds[0]),
 			NoUnixSignals: true,
 		},
 		inflight:    make(map[uint64]*delivery),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
-		claimCursor: "0-0",
+		claimCursor: make(map[string]string),
+		lastClaim:   make(map[string]time.Time),
 	}
+	for _, k := range opts.Kinds {
+		b.streams = append(b.streams, opts.Keys.Queue(k))
+	}
+	if !opts.SkipLegacy {
+		b.streams = append(b.streams, opts.Keys.LegacyQueue())
+	}
+	for _, st := range b.streams {
+		b.claimCursor[st] = "0-0"
+	}
+	return b
+}
+
+// Streams returns the keys of the streams the broker reads.
+func (b *Broker) Streams() []string { return append([]string(nil), b.streams...) }
+
+// legacy reports whether stream is the one of the previous release.
+func (b *Broker) legacy(stream string) bool {
+	return !b.opts.SkipLegacy && stream == b.opts.Keys.LegacyQueue()
 }
 
 // ConsumerName returns a consumer name that is unique to this process: the host
@@ -263,7 +300,7 @@ func (b *Broker) IsTaskRegistered(name string) bool {
 // AdjustRoutingKey sets the routing key of s to the stream when it has none.
 func (b *Broker) AdjustRoutingKey(s *mtasks.Signature) {
 	if s.RoutingKey == "" {
-		s.RoutingKey = b.opts.Keys.Queue()
+		s.RoutingKey = b.opts.Keys.Queue(tasks.Kind(s.Name))
 	}
 }
 
@@ -301,6 +338,7 @@ func (b *Broker) Stats() Stats {
 		Promoted:     b.stats.promoted.Load(),
 		LeasesLost:   b.stats.leasesLost.Load(),
 		ReadFailures: b.stats.readFailures.Load(),
+		Rerouted:     b.stats.rerouted.Load(),
 		InFlight:     int64(n),
 	}
 }
@@ -334,7 +372,7 @@ func (b *Broker) StartConsuming(consumerTag string, concurrency int, p iface.Tas
 	if err := b.ensureGroup(ctx); err != nil {
 		b.log.Warn("cannot create the consumer group yet", "err", err)
 	}
-	b.log.Info("consuming", "stream", b.opts.Keys.Queue(), "group", store.QueueGroup, "consumer", consumerTag,
+	b.log.Info("consuming", "streams", b.streams, "group", store.QueueGroup, "consumer", consumerTag,
 		"concurrency", concurrency, "lease", b.opts.Lease.String())
 	b.consume(ctx, concurrency, p)
 
@@ -418,6 +456,11 @@ func (b *Broker) consume(ctx context.Context, concurrency int, p iface.TaskProce
 			return
 		}
 		for _, d := range ds {
+			if b.legacy(d.stream) && d.bad == nil {
+				b.reroute(d)
+				slots <- struct{}{}
+				continue
+			}
 			b.track(d)
 			wg.Add(1)
 			go func() {
@@ -448,20 +491,25 @@ func (b *Broker) consume(ctx context.Context, concurrency int, p iface.TaskProce
 
 // fetch takes up to n entries: first entries of lost consumers, then new ones.
 func (b *Broker) fetch(ctx context.Context, n int) ([]*delivery, error) {
-	stream := b.opts.Keys.Queue()
 	consumer := b.Consumer()
 	var out []*delivery
-	if b.claimCursor != "0-0" || time.Since(b.lastClaim) >= b.opts.Lease/2 {
+	for _, stream := range b.streams {
+		if len(out) >= n {
+			break
+		}
+		if b.claimCursor[stream] == "0-0" && time.Since(b.lastClaim[stream]) < b.opts.Lease/2 {
+			continue
+		}
 		msgs, next, err := b.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 			Stream: stream, Group: store.QueueGroup, Consumer: consumer,
-			MinIdle: b.opts.Lease, Start: b.claimCursor, Count: int64(n),
+			MinIdle: b.opts.Lease, Start: b.claimCursor[stream], Count: int64(n - len(out)),
 		}).Result()
 		if err != nil {
-			return nil, err
+			return out, err
 		}
-		b.claimCursor = next
+		b.claimCursor[stream] = next
 		if next == "0-0" {
-			b.lastClaim = time.Now()
+			b.lastClaim[stream] = time.Now()
 		}
 		for _, m := range msgs {
 			if b.running(m.ID) {
@@ -469,7 +517,7 @@ func (b *Broker) fetch(ctx context.Context, n int) ([]*delivery, error) {
 				// claim renewed it; do not run it twice.
 				continue
 			}
-			d := b.newDelivery(m, true)
+			d := b.newDelivery(stream, m, true)
 			b.stats.reclaimed.Add(1)
 			b.log.Info("took over a task whose worker stopped renewing its lease", "entry", m.ID, "task", d.taskID())
 			out = append(out, d)
@@ -478,21 +526,54 @@ func (b *Broker) fetch(ctx context.Context, n int) ([]*delivery, error) {
 	if len(out) >= n {
 		return out, nil
 	}
-	block := b.opts.Block
+	// First what is waiting, stream by stream (XREADGROUP's COUNT is per stream),
+	// starting with another stream each time so no kind starves the others.
+	b.rr++
+	for i := range b.streams {
+		if len(out) >= n {
+			return out, nil
+		}
+		stream := b.streams[(b.rr+i)%len(b.streams)]
+		res, err := b.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: store.QueueGroup, Consumer: consumer, Streams: []string{stream, ">"},
+			Count: int64(n - len(out)), Block: -1,
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return out, err
+		}
+		for _, s := range res {
+			for _, m := range s.Messages {
+				out = append(out, b.newDelivery(s.Stream, m, false))
+			}
+		}
+	}
 	if len(out) > 0 {
-		block = -1 // do not wait: run what was taken over now
+		return out, nil
+	}
+	// Then wait on every stream at once for the next entry.
+	args := make([]string, 0, 2*len(b.streams))
+	args = append(args, b.streams...)
+	for range b.streams {
+		args = append(args, ">")
 	}
 	res, err := b.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: store.QueueGroup, Consumer: consumer, Streams: []string{stream, ">"},
-		Count: int64(n - len(out)), Block: block,
+		Group: store.QueueGroup, Consumer: consumer, Streams: args, Count: 1, Block: b.opts.Block,
 	}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return out, err
 	}
 	for _, s := range res {
 		for _, m := range s.Messages {
-			out = append(out, b.newDelivery(m, false))
+			out = append(out, b.newDelivery(s.Stream, m, false))
 		}
+	}
+	if len(out) > n {
+		// Entries arrived on several streams at once and there are fewer free
+		// slots: hand the extra ones back for any worker to take.
+		for _, d := range out[n:] {
+			b.settleNow(d, HandBack)
+		}
+		out = out[:n]
 	}
 	return out, nil
 }
@@ -501,12 +582,14 @@ func isNoGroup(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOGROUP")
 }
 
-// ensureGroup creates the stream and the consumer group (from the first entry, so
-// entries added while the group did not exist are read too).
+// ensureGroup creates the streams and their consumer group (from the first
+// entry, so entries added while the group did not exist are read too).
 func (b *Broker) ensureGroup(ctx context.Context) error {
-	err := b.rdb.XGroupCreateMkStream(ctx, b.opts.Keys.Queue(), store.QueueGroup, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("broker: create group: %w", err)
+	for _, stream := range b.streams {
+		err := b.rdb.XGroupCreateMkStream(ctx, stream, store.QueueGroup, "0").Err()
+		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			return fmt.Errorf("broker: create group on %s: %w", stream, err)
+		}
 	}
 	return nil
 }
@@ -514,6 +597,7 @@ func (b *Broker) ensureGroup(ctx context.Context) error {
 // delivery is one entry read from the stream.
 type delivery struct {
 	n         uint64 // set by track
+	stream    string
 	entry     string
 	raw       string
 	msg       *tasks.Message
@@ -533,8 +617,8 @@ func (d *delivery) taskID() string {
 	return ""
 }
 
-func (b *Broker) newDelivery(m redis.XMessage, reclaimed bool) *delivery {
-	d := &delivery{entry: m.ID, reclaimed: reclaimed}
+func (b *Broker) newDelivery(stream string, m redis.XMessage, reclaimed bool) *delivery {
+	d := &delivery{stream: stream, entry: m.ID, reclaimed: reclaimed}
 	v, ok := m.Values[store.QueueField]
 	s, isString := v.(string)
 	if !ok || !isString {
@@ -645,7 +729,7 @@ func (b *Broker) signature(d *delivery) *mtasks.Signature {
 	return &mtasks.Signature{
 		UUID:       m.ID,
 		Name:       string(m.Kind),
-		RoutingKey: b.opts.Keys.Queue(),
+		RoutingKey: d.stream,
 		Args:       []mtasks.Arg{{Name: "params", Type: "string", Value: string(m.Params)}},
 		Headers: mtasks.Headers{
 			HeaderEntry:      d.entry,
@@ -700,7 +784,7 @@ func (b *Broker) settleNow(d *delivery, o Outcome) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.settleTimeout())
 	defer cancel()
-	stream := b.opts.Keys.Queue()
+	stream := d.stream
 	consumer := b.Consumer()
 	err := retry.Do(ctx, func(ctx context.Context) error {
 		switch o.kind {
@@ -735,6 +819,25 @@ func (b *Broker) settleNow(d *delivery, o Outcome) {
 	}
 }
 
+// reroute moves an entry of the previous release's stream to the stream of its
+// kind, for the workers of that kind.
+func (b *Broker) reroute(d *delivery) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.settleTimeout())
+	defer cancel()
+	target := b.opts.Keys.Queue(d.msg.Kind)
+	err := retry.Do(ctx, func(ctx context.Context) error {
+		return rerouteScript.Run(ctx, b.rdb, []string{d.stream, target},
+			store.QueueGroup, b.Consumer(), d.entry, store.QueueField, d.raw).Err()
+	}, func(error) bool { return true })
+	if err != nil {
+		b.log.Error("could not move an entry of the previous release's queue; its lease will bring it back",
+			"entry", d.entry, "task", d.taskID(), "err", err)
+		return
+	}
+	b.stats.rerouted.Add(1)
+	b.log.Info("moved a task from the previous release's queue to its kind's", "task", d.taskID(), "kind", string(d.msg.Kind))
+}
+
 // heartbeatLoop renews the leases of the running entries every lease/3.
 func (b *Broker) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(b.opts.Lease / 3)
@@ -747,38 +850,43 @@ func (b *Broker) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		b.mu.Lock()
-		ids := make([]any, 0, 3+len(b.inflight))
-		ids = append(ids, store.QueueGroup, b.consumer)
+		byStream := make(map[string][]any)
 		seen := make(map[string]bool, len(b.inflight))
 		for _, d := range b.inflight {
-			if !seen[d.entry] {
-				seen[d.entry] = true
-				ids = append(ids, d.entry)
+			if !seen[d.stream+" "+d.entry] {
+				seen[d.stream+" "+d.entry] = true
+				if byStream[d.stream] == nil {
+					byStream[d.stream] = []any{store.QueueGroup, b.consumer}
+				}
+				byStream[d.stream] = append(byStream[d.stream], d.entry)
 			}
 		}
 		b.mu.Unlock()
-		if len(ids) == 2 {
-			continue
-		}
-		lost, err := heartbeatScript.Run(ctx, b.rdb, []string{b.opts.Keys.Queue()}, ids...).StringSlice()
-		if err != nil {
-			if ctx.Err() == nil {
-				health.fail(err)
+		failed := false
+		for stream, ids := range byStream {
+			lost, err := heartbeatScript.Run(ctx, b.rdb, []string{stream}, ids...).StringSlice()
+			if err != nil {
+				if ctx.Err() == nil {
+					health.fail(err)
+				}
+				failed = true
+				continue
 			}
-			continue
+			for _, id := range lost {
+				b.leaseLost(stream, id)
+			}
 		}
-		health.ok()
-		for _, id := range lost {
-			b.leaseLost(id)
+		if !failed {
+			health.ok()
 		}
 	}
 }
 
-func (b *Broker) leaseLost(entry string) {
+func (b *Broker) leaseLost(stream, entry string) {
 	b.mu.Lock()
 	var ds []*delivery
 	for _, d := range b.inflight {
-		if d.entry == entry {
+		if d.stream == stream && d.entry == entry {
 			ds = append(ds, d)
 		}
 	}
@@ -836,8 +944,8 @@ func (b *Broker) promoteLoop(ctx context.Context) {
 func (b *Broker) promote(ctx context.Context) error {
 	const batch = 100
 	for {
-		n, err := promoteScript.Run(ctx, b.rdb, []string{b.opts.Keys.Delayed(), b.opts.Keys.Queue()},
-			time.Now().UnixMilli(), batch, store.QueueField).Int()
+		n, err := promoteScript.Run(ctx, b.rdb, []string{b.opts.Keys.Delayed(), b.opts.Keys.LegacyQueue()},
+			time.Now().UnixMilli(), batch, store.QueueField, b.opts.Keys.Queue("")).Int()
 		if err != nil {
 			return err
 		}
@@ -852,15 +960,17 @@ func (b *Broker) promote(ctx context.Context) error {
 // seen for an hour (or ten leases), so the group does not collect the names of
 // every worker that ever ran.
 func (b *Broker) forgetIdleConsumers(ctx context.Context) {
-	cs, err := b.rdb.XInfoConsumers(ctx, b.opts.Keys.Queue(), store.QueueGroup).Result()
-	if err != nil {
-		return
-	}
 	idle := max(time.Hour, 10*b.opts.Lease)
 	me := b.Consumer()
-	for _, c := range cs {
-		if c.Name != me && c.Pending == 0 && c.Idle > idle {
-			_ = b.rdb.XGroupDelConsumer(ctx, b.opts.Keys.Queue(), store.QueueGroup, c.Name).Err()
+	for _, stream := range b.streams {
+		cs, err := b.rdb.XInfoConsumers(ctx, stream, store.QueueGroup).Result()
+		if err != nil {
+			continue
+		}
+		for _, c := range cs {
+			if c.Name != me && c.Pending == 0 && c.Idle > idle {
+				_ = b.rdb.XGroupDelConsumer(ctx, stream, store.QueueGroup, c.Name).Err()
+			}
 		}
 	}
 }
@@ -870,13 +980,15 @@ func (b *Broker) farewell() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	consumer := b.Consumer()
-	pending, err := b.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
-		Stream: b.opts.Keys.Queue(), Group: store.QueueGroup, Start: "-", End: "+", Count: 1, Consumer: consumer,
-	}).Result()
-	if err != nil || len(pending) > 0 {
-		return
+	for _, stream := range b.streams {
+		pending, err := b.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: stream, Group: store.QueueGroup, Start: "-", End: "+", Count: 1, Consumer: consumer,
+		}).Result()
+		if err != nil || len(pending) > 0 {
+			continue
+		}
+		_ = b.rdb.XGroupDelConsumer(ctx, stream, store.QueueGroup, consumer).Err()
 	}
-	_ = b.rdb.XGroupDelConsumer(ctx, b.opts.Keys.Queue(), store.QueueGroup, consumer).Err()
 }
 
 // Publish queues the task of s, as Machinery's SendTask does: the UUID must be a
@@ -895,7 +1007,7 @@ func (b *Broker) Publish(ctx context.Context, s *mtasks.Signature) error {
 	if s.ETA != nil && s.ETA.After(time.Now()) {
 		err = b.rdb.ZAdd(ctx, b.opts.Keys.Delayed(), redis.Z{Score: float64(s.ETA.UnixMilli()), Member: raw}).Err()
 	} else {
-		err = b.rdb.XAdd(ctx, &redis.XAddArgs{Stream: b.opts.Keys.Queue(), Values: []any{store.QueueField, raw}}).Err()
+		err = b.rdb.XAdd(ctx, &redis.XAddArgs{Stream: b.opts.Keys.Queue(m.Kind), Values: []any{store.QueueField, raw}}).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("broker: publish %s: %w", s.UUID, err)
@@ -907,9 +1019,9 @@ func messageOf(s *mtasks.Signature) (*tasks.Message, error) {
 	if !tasks.ValidID(s.UUID) {
 		return nil, fmt.Errorf("broker: publish: %q is not a task id", s.UUID)
 	}
-	kind, err := tasks.ParseKind(s.Name)
-	if err != nil {
-		return nil, fmt.Errorf("broker: publish %s: %w", s.UUID, err)
+	kind := tasks.Kind(s.Name)
+	if !tasks.ValidKindName(s.Name) {
+		return nil, fmt.Errorf("broker: publish %s: invalid kind %q", s.UUID, s.Name)
 	}
 	if len(s.Args) != 1 {
 		return nil, fmt.Errorf("broker: publish %s: want one argument (the params JSON), got %d", s.UUID, len(s.Args))
@@ -918,9 +1030,9 @@ func messageOf(s *mtasks.Signature) (*tasks.Message, error) {
 	if !ok {
 		return nil, fmt.Errorf("broker: publish %s: the argument is %T, not a JSON string", s.UUID, s.Args[0].Value)
 	}
-	params, err := tasks.ParseParams(kind, []byte(raw))
-	if err != nil {
-		return nil, fmt.Errorf("broker: publish %s: %w", s.UUID, err)
+	params := json.RawMessage(raw)
+	if p := bytes.TrimSpace(params); len(p) == 0 || p[0] != '{' || !json.Valid(p) {
+		return nil, fmt.Errorf("broker: publish %s: the params are not a JSON object", s.UUID)
 	}
 	owner, _ := s.Headers[HeaderOwner].(string)
 	return &tasks.Message{ID: s.UUID, Kind: kind, Params: params, Owner: owner, EnqueuedAt: time.Now().UTC()}, nil
@@ -930,14 +1042,19 @@ func messageOf(s *mtasks.Signature) (*tasks.Message, error) {
 // including those read by a worker and not acknowledged yet. Entries that are not
 // valid messages are left out.
 func (b *Broker) GetPendingTasks(string) ([]*mtasks.Signature, error) {
-	msgs, err := b.rdb.XRangeN(context.Background(), b.opts.Keys.Queue(), "-", "+", 1000).Result()
-	if err != nil {
-		return nil, fmt.Errorf("broker: pending tasks: %w", err)
-	}
-	out := make([]*mtasks.Signature, 0, len(msgs))
-	for _, m := range msgs {
-		if d := b.newDelivery(m, false); d.bad == nil {
-			out = append(out, b.signature(d))
+	var out []*mtasks.Signature
+	for _, stream := range b.streams {
+		msgs, err := b.rdb.XRangeN(context.Background(), stream, "-", "+", int64(1000-len(out))).Result()
+		if err != nil {
+			return nil, fmt.Errorf("broker: pending tasks: %w", err)
+		}
+		for _, m := range msgs {
+			if d := b.newDelivery(stream, m, false); d.bad == nil {
+				out = append(out, b.signature(d))
+			}
+		}
+		if len(out) >= 1000 {
+			break
 		}
 	}
 	return out, nil
@@ -957,7 +1074,7 @@ func (b *Broker) GetDelayedTasks() ([]*mtasks.Signature, error) {
 		if err != nil {
 			continue
 		}
-		sig := b.signature(&delivery{msg: m})
+		sig := b.signature(&delivery{stream: b.opts.Keys.Queue(m.Kind), msg: m})
 		eta := time.UnixMilli(int64(z.Score)).UTC()
 		sig.ETA = &eta
 		out = append(out, sig)

@@ -52,17 +52,39 @@ redis.call('XDEL', KEYS[1], ARGV[3])
 return 1
 `)
 
-// promoteScript moves the delayed messages that are due into the stream, at most
-// ARGV[2] of them, and returns how many it moved. Each message leaves the set in
-// the same script that adds it to the stream, so a crash cannot lose or double it.
+// promoteScript moves the delayed messages that are due into the streams of their
+// kinds, at most ARGV[2] of them, and returns how many it moved. Each message
+// leaves the set in the same script that adds it to a stream, so a crash cannot
+// lose or double it. A message whose kind cannot be read goes to the previous
+// release's stream, where a worker drops it (and fails its task).
 //
-// KEYS[1] delayed set, KEYS[2] stream; ARGV[1] now (Unix ms), ARGV[2] limit,
-// ARGV[3] field.
+// KEYS[1] delayed set, KEYS[2] the previous release's stream; ARGV[1] now (Unix
+// ms), ARGV[2] limit, ARGV[3] field, ARGV[4] the prefix of the kinds' streams.
 var promoteScript = redis.NewScript(`
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, m in ipairs(due) do
-  redis.call('XADD', KEYS[2], '*', ARGV[3], m)
+  local ok, msg = pcall(cjson.decode, m)
+  local stream = KEYS[2]
+  if ok and type(msg) == 'table' and type(msg.kind) == 'string' and string.match(msg.kind, '^[a-z0-9][a-z0-9._-]*$') then
+    stream = ARGV[4] .. msg.kind
+  end
+  redis.call('XADD', stream, '*', ARGV[3], m)
   redis.call('ZREM', KEYS[1], m)
 end
 return #due
+`)
+
+// rerouteScript moves an entry of the previous release's stream to the stream of
+// its kind and acknowledges and deletes the old one. It does nothing (returns 0)
+// when the entry is no longer this consumer's.
+//
+// KEYS[1] old stream, KEYS[2] the kind's stream; ARGV[1] group, ARGV[2]
+// consumer, ARGV[3] entry id, ARGV[4] field, ARGV[5] message.
+var rerouteScript = redis.NewScript(`
+local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if type(p) ~= 'table' or not p[1] or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XADD', KEYS[2], '*', ARGV[4], ARGV[5])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+return 1
 `)

@@ -178,7 +178,7 @@ func TestQueueDepth(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1000, 0)
 	m := metrics.New(nil, &metrics.Options{NoRuntime: true})
-	m.WatchQueue(rdb, keys, &metrics.QueueOptions{Interval: 5 * time.Second, Now: func() time.Time { return now }})
+	m.WatchQueue(rdb, keys, []string{keys.Queue(tasks.KindExport)}, &metrics.QueueOptions{Interval: 5 * time.Second, Now: func() time.Time { return now }})
 
 	// queue scrapes once and returns the queue's metrics (-1: absent).
 	queue := func() map[string]float64 {
@@ -214,22 +214,22 @@ func TestQueueDepth(t *testing.T) {
 	// Five entries, two delivered to a consumer (one of them acknowledged and
 	// deleted, as the broker does), one retry waiting.
 	for i := range 5 {
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keys.Queue(), Values: []any{"task", i}}).Err(); err != nil {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keys.Queue(tasks.KindExport), Values: []any{"task", i}}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := rdb.XGroupCreate(ctx, keys.Queue(), store.QueueGroup, "0").Err(); err != nil {
+	if err := rdb.XGroupCreate(ctx, keys.Queue(tasks.KindExport), store.QueueGroup, "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: store.QueueGroup, Consumer: "c1", Streams: []string{keys.Queue(), ">"}, Count: 2}).Result()
+	res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: store.QueueGroup, Consumer: "c1", Streams: []string{keys.Queue(tasks.KindExport), ">"}, Count: 2}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := res[0].Messages[0].ID
-	if err := rdb.XAck(ctx, keys.Queue(), store.QueueGroup, first).Err(); err != nil {
+	if err := rdb.XAck(ctx, keys.Queue(tasks.KindExport), store.QueueGroup, first).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.XDel(ctx, keys.Queue(), first).Err(); err != nil {
+	if err := rdb.XDel(ctx, keys.Queue(tasks.KindExport), first).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := rdb.ZAdd(ctx, keys.Delayed(), redis.Z{Score: 1, Member: "m"}).Err(); err != nil {

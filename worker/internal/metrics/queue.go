@@ -29,7 +29,7 @@ var (
 	descReadFailures = desc("worker", "broker_read_failures_total", "Failed reads of the stream (Redis unreachable...).")
 	descInFlight     = desc("worker", "broker_in_flight", "Queue entries read and not settled yet.")
 
-	descLength    = desc("queue", "length", "Entries in the task stream: waiting plus running (acknowledged entries are deleted). The same on every worker: aggregate with max, not sum.")
+	descLength    = desc("queue", "length", "Entries in the task streams of the worker's kinds: waiting plus running (acknowledged entries are deleted). The same on every worker: aggregate with max, not sum.")
 	descLag       = desc("queue", "lag", "Entries of the task stream not yet delivered to any worker: the backlog. The same on every worker.")
 	descPending   = desc("queue", "pending", "Entries delivered to a worker and not acknowledged: running tasks, or lost ones waiting for their lease. The same on every worker.")
 	descWaiting   = desc("queue", "delayed", "Tasks waiting for a retry in the delayed set. The same on every worker.")
@@ -78,12 +78,13 @@ type QueueOptions struct {
 	Now func() time.Time
 }
 
-// WatchQueue adds the depth of the task queue: the stream's length, the
-// consumer group's lag and pending count, and the delayed set's size, read with
-// one pipelined round trip (XLEN, XINFO GROUPS, ZCARD: each O(1) or O(groups))
-// at most once per interval, when a scrape asks.
-func (m *Metrics) WatchQueue(rdb redis.UniversalClient, keys store.Keys, opts *QueueOptions) {
-	q := &queueCollector{rdb: rdb, keys: keys, interval: 5 * time.Second, timeout: time.Second, now: time.Now}
+// WatchQueue adds the depth of the task queue of the worker's kinds: the
+// streams' length, the consumer group's lag and pending count (summed over
+// streams), and the delayed set's size, read with one pipelined round trip
+// (XLEN, XINFO GROUPS, ZCARD: each O(1) or O(groups)) at most once per interval,
+// when a scrape asks.
+func (m *Metrics) WatchQueue(rdb redis.UniversalClient, keys store.Keys, streams []string, opts *QueueOptions) {
+	q := &queueCollector{rdb: rdb, keys: keys, streams: streams, interval: 5 * time.Second, timeout: time.Second, now: time.Now}
 	if opts != nil {
 		if opts.Interval > 0 {
 			q.interval = opts.Interval
@@ -106,6 +107,7 @@ type queueState struct {
 type queueCollector struct {
 	rdb      redis.UniversalClient
 	keys     store.Keys
+	streams  []string
 	interval time.Duration
 	timeout  time.Duration
 	now      func() time.Time
@@ -161,34 +163,45 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 // not exist yet reads as empty.
 func (q *queueCollector) read(ctx context.Context) (queueState, error) {
 	pipe := q.rdb.Pipeline()
-	xlen := pipe.XLen(ctx, q.keys.Queue())
-	groups := pipe.XInfoGroups(ctx, q.keys.Queue())
+	xlens := make([]*redis.IntCmd, len(q.streams))
+	groups := make([]*redis.XInfoGroupsCmd, len(q.streams))
+	for i, stream := range q.streams {
+		xlens[i] = pipe.XLen(ctx, stream)
+		groups[i] = pipe.XInfoGroups(ctx, stream)
+	}
 	zcard := pipe.ZCard(ctx, q.keys.Delayed())
 	_, _ = pipe.Exec(ctx) // errors are read per command below
 
 	var st queueState
 	var err error
-	if st.length, err = xlen.Result(); err != nil {
-		return st, err
-	}
 	if st.delayed, err = zcard.Result(); err != nil {
 		return st, err
 	}
-	list, err := groups.Result()
-	if err != nil && !noSuchKey(err) {
-		return st, err
-	}
-	st.lag = st.length // no group yet: nothing was delivered
-	for _, g := range list {
-		if g.Name != store.QueueGroup {
-			continue
+	for i := range q.streams {
+		var one queueState
+		if one.length, err = xlens[i].Result(); err != nil {
+			return st, err
 		}
-		st.pending, st.consumers, st.lag = g.Pending, g.Consumers, g.Lag
-		if st.lag < 0 {
-			// Redis cannot tell after deletions in the stream (acknowledged
-			// entries are deleted); every entry in it is pending or waiting.
-			st.lag = max(st.length-st.pending, 0)
+		list, err := groups[i].Result()
+		if err != nil && !noSuchKey(err) {
+			return st, err
 		}
+		one.lag = one.length // no group yet: nothing was delivered
+		for _, g := range list {
+			if g.Name != store.QueueGroup {
+				continue
+			}
+			one.pending, one.consumers, one.lag = g.Pending, g.Consumers, g.Lag
+			if one.lag < 0 {
+				// Redis cannot tell after deletions in the stream (acknowledged
+				// entries are deleted); every entry in it is pending or waiting.
+				one.lag = max(one.length-one.pending, 0)
+			}
+		}
+		st.length += one.length
+		st.lag += one.lag
+		st.pending += one.pending
+		st.consumers = max(st.consumers, one.consumers)
 	}
 	return st, nil
 }

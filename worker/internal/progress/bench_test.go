@@ -20,7 +20,7 @@ func BenchmarkProgressEvents(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rep := pub.Begin(rec)
+	rep := pub.Begin(rec, 0)
 	var done int64
 	for b.Loop() {
 		done++
@@ -45,7 +45,7 @@ func BenchmarkProgressEventsParallel(b *testing.B) {
 			b.Error(err)
 			return
 		}
-		rep := pub.Begin(rec)
+		rep := pub.Begin(rec, 0)
 		var done int64
 		for pb.Next() {
 			done++

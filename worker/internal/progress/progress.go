@@ -117,15 +117,23 @@ func failedFields(now time.Time, info tasks.ErrorInfo) map[string]any {
 
 // Begin returns the Reporter of the attempt that rec describes, as returned by
 // store.StartAttempt: its attempt number and the last sequence number used.
-func (p *Publisher) Begin(rec *tasks.Record) *Reporter {
+// rate, when positive, replaces the publisher's progress rate (a kind's own).
+func (p *Publisher) Begin(rec *tasks.Record, rate float64) *Reporter {
+	if rate <= 0 {
+		rate = p.rate
+	}
 	return &Reporter{
-		p:        p,
-		id:       rec.ID,
-		attempt:  rec.Attempts,
-		seq:      rec.Seq,
-		total:    rec.Total,
-		start:    p.now(),
-		throttle: NewThrottle(p.rate),
+		p:         p,
+		id:        rec.ID,
+		attempt:   rec.Attempts,
+		seq:       rec.Seq,
+		total:     rec.Total,
+		start:     p.now(),
+		rate:      rate,
+		throttle:  NewThrottle(rate),
+		meta:      map[string]any{},
+		metaThrot: NewThrottle(rate),
+		streams:   map[string]*stream{},
 	}
 }
 
@@ -147,9 +155,18 @@ type Reporter struct {
 	percent  float64
 	done     int64
 	stage    string
+	stageMsg string
+	rate     float64
 	throttle Throttle
 	finished bool
 	sentEnd  bool // the 100 % progress event went out
+
+	meta        map[string]any // merged metadata of the attempt
+	metaPending bool           // meta changed since the last task:metadata
+	metaThrot   Throttle
+	streams     map[string]*stream
+	flushTimer  *time.Timer // flushes what throttling held back
+	flushCtx    context.Context
 }
 
 // Seq returns the last sequence number used.
@@ -186,6 +203,9 @@ func (r *Reporter) progress(ctx context.Context, done, total int64, stage string
 	if total <= 0 {
 		total = r.total
 	}
+	if stage == "" {
+		stage = r.stage
+	}
 	last := total > 0 && done >= total
 	if last && r.sentEnd {
 		return nil
@@ -208,10 +228,10 @@ func (r *Reporter) progress(ctx context.Context, done, total int64, stage string
 		fields[tasks.FieldEtaSeconds] = *eta
 	}
 	payload := func(seq int64) any {
-		return events.Progress{TaskID: r.id, Seq: seq, Percent: r.percent, Done: done, Total: total, Stage: stage, EtaSeconds: eta,
-			EmittedAt: r.p.now().UnixMilli()}
+		return events.Progress{TaskID: r.id, Seq: seq, Attempt: r.attempt, Percent: r.percent, Done: done, Total: total,
+			Stage: stage, StageMessage: r.stageMsg, EtaSeconds: eta, EmittedAt: r.p.now().UnixMilli()}
 	}
-	cancel, err := r.write(ctx, events.TaskProgress, payload, fields, false)
+	cancel, err := r.write(ctx, events.TaskProgress, payload, fields, false, nil)
 	if err == nil && last {
 		r.sentEnd = true
 	}
@@ -260,12 +280,21 @@ func formatPercent(p float64) string {
 	return fmt.Sprintf("%g", p)
 }
 
-// Completed ends the attempt successfully: the final progress event (100 %) when
-// it was not sent yet, then task:completed, with the record's result set and the
-// result written by the attempt moved into place in the same script.
+// Completed ends the attempt successfully: what throttling held back, the final
+// progress event (100 %) when it was not sent yet, then task:completed, with the
+// record's result set and the result written by the attempt moved into place in
+// the same script. A result without Rows gets the units done.
 func (r *Reporter) Completed(ctx context.Context, res *tasks.Result) error {
+	if err := r.Flush(ctx); err != nil && !errors.Is(err, taskctx.ErrCancelRequested) {
+		return err
+	}
 	if err := r.finalProgress(ctx, res.Rows); err != nil {
 		return err
+	}
+	if res.Rows == 0 {
+		r.mu.Lock()
+		res.Rows = r.done
+		r.mu.Unlock()
 	}
 	now := r.p.now()
 	fields := map[string]any{
@@ -279,10 +308,11 @@ func (r *Reporter) Completed(ctx context.Context, res *tasks.Result) error {
 		tasks.FieldResultBytes: res.Bytes,
 		tasks.FieldResultType:  res.ContentType,
 		tasks.FieldResultName:  res.Filename,
+		tasks.FieldResultValue: string(res.Value),
 	}
 	payload := func(seq int64) any {
-		return events.Completed{TaskID: r.id, Seq: seq, ResultURL: res.URL, Rows: res.Rows, Bytes: res.Bytes,
-			EmittedAt: r.p.now().UnixMilli()}
+		return events.Completed{TaskID: r.id, Seq: seq, Attempt: r.attempt, ResultURL: res.URL, Rows: res.Rows, Bytes: res.Bytes,
+			Result: res, EmittedAt: r.p.now().UnixMilli()}
 	}
 	return r.final(ctx, events.TaskCompleted, payload, fields, true)
 }
@@ -322,8 +352,9 @@ var errSkipped = errors.New("progress: event skipped")
 // Failed ends the attempt with a failure: the record becomes failed with info and
 // task:failed is published.
 func (r *Reporter) Failed(ctx context.Context, info tasks.ErrorInfo) error {
+	r.flushQuietly(ctx)
 	payload := func(seq int64) any {
-		return events.Failed{TaskID: r.id, Seq: seq, Error: info, EmittedAt: r.p.now().UnixMilli()}
+		return events.Failed{TaskID: r.id, Seq: seq, Attempt: r.attempt, Error: info, EmittedAt: r.p.now().UnixMilli()}
 	}
 	return r.final(ctx, events.TaskFailed, payload, failedFields(r.p.now(), info), false)
 }
@@ -331,12 +362,15 @@ func (r *Reporter) Failed(ctx context.Context, info tasks.ErrorInfo) error {
 // Cancelled ends the attempt as cancelled by its owner: the record becomes
 // cancelled and task:cancelled is published.
 func (r *Reporter) Cancelled(ctx context.Context) error {
+	r.flushQuietly(ctx)
 	fields := map[string]any{
 		tasks.FieldState:      string(tasks.StateCancelled),
 		tasks.FieldFinishedAt: r.p.now().UnixMilli(),
 		tasks.FieldEtaSeconds: "",
 	}
-	payload := func(seq int64) any { return events.Cancelled{TaskID: r.id, Seq: seq, EmittedAt: r.p.now().UnixMilli()} }
+	payload := func(seq int64) any {
+		return events.Cancelled{TaskID: r.id, Seq: seq, Attempt: r.attempt, EmittedAt: r.p.now().UnixMilli()}
+	}
 	return r.final(ctx, events.TaskCancelled, payload, fields, false)
 }
 
@@ -345,6 +379,7 @@ func (r *Reporter) Cancelled(ctx context.Context) error {
 // and nextAttemptAt when a retry is scheduled; followers get a progress event that
 // says so.
 func (r *Reporter) Requeued(ctx context.Context, stage string, next *time.Time) error {
+	r.flushQuietly(ctx)
 	r.mu.Lock()
 	total := r.total
 	r.mu.Unlock()
@@ -353,6 +388,7 @@ func (r *Reporter) Requeued(ctx context.Context, stage string, next *time.Time) 
 		tasks.FieldPercent:       "0",
 		tasks.FieldDone:          0,
 		tasks.FieldStage:         stage,
+		tasks.FieldStageMessage:  "",
 		tasks.FieldEtaSeconds:    "",
 		tasks.FieldNextAttemptAt: "",
 	}
@@ -360,7 +396,8 @@ func (r *Reporter) Requeued(ctx context.Context, stage string, next *time.Time) 
 		fields[tasks.FieldNextAttemptAt] = next.UnixMilli()
 	}
 	payload := func(seq int64) any {
-		return events.Progress{TaskID: r.id, Seq: seq, Percent: 0, Done: 0, Total: total, Stage: stage, EmittedAt: r.p.now().UnixMilli()}
+		return events.Progress{TaskID: r.id, Seq: seq, Attempt: r.attempt, Percent: 0, Done: 0, Total: total, Stage: stage,
+			EmittedAt: r.p.now().UnixMilli()}
 	}
 	return r.final(ctx, events.TaskProgress, payload, fields, false)
 }
@@ -374,11 +411,14 @@ func (r *Reporter) final(ctx context.Context, name string, payload func(seq int6
 		return ErrFinished
 	}
 	err := retry.Do(ctx, func(ctx context.Context) error {
-		_, err := r.write(ctx, name, payload, fields, commit)
+		_, err := r.write(ctx, name, payload, fields, commit, nil)
 		return err
 	}, Transient)
 	if err == nil {
 		r.finished = true
+		if r.flushTimer != nil {
+			r.flushTimer.Stop()
+		}
 	}
 	return err
 }
@@ -396,7 +436,7 @@ func Transient(err error) bool {
 // the write fails, since a failed call may still have been applied. When the
 // record's sequence moved ahead while the attempt is still current (another writer
 // published for the task), it catches up and tries once more. r.mu is held.
-func (r *Reporter) write(ctx context.Context, name string, payload func(seq int64) any, fields map[string]any, commit bool) (bool, error) {
+func (r *Reporter) write(ctx context.Context, name string, payload func(seq int64) any, fields map[string]any, commit bool, app *store.Append) (bool, error) {
 	for try := 0; ; try++ {
 		r.seq++
 		pub, err := r.p.event(r.id, name, payload(r.seq))
@@ -404,7 +444,7 @@ func (r *Reporter) write(ctx context.Context, name string, payload func(seq int6
 			return false, err
 		}
 		cancel, err := r.p.st.ApplyChecked(ctx, &store.Update{
-			TaskID: r.id, Attempt: r.attempt, Seq: r.seq, Fields: fields, Publish: pub, CommitResult: commit,
+			TaskID: r.id, Attempt: r.attempt, Seq: r.seq, Fields: fields, Publish: pub, CommitResult: commit, Append: app,
 		})
 		if !errors.Is(err, store.ErrStale) || try > 0 {
 			return cancel, err

@@ -50,7 +50,7 @@ func TestReporterLifecycle(t *testing.T) {
 	ctx := context.Background()
 	e, pub, clk, rec := setup(t, 1000)
 	id := rec.ID
-	rep := pub.Begin(rec)
+	rep := pub.Begin(rec, 0)
 	if err := rep.Started(ctx, 1000); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestReporterLifecycle(t *testing.T) {
 func TestReporterSeesCancelRequest(t *testing.T) {
 	ctx := context.Background()
 	e, pub, clk, rec := setup(t, 100)
-	rep := pub.Begin(rec)
+	rep := pub.Begin(rec, 0)
 	if err := rep.Started(ctx, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestReporterSeesCancelRequest(t *testing.T) {
 func TestReporterOfALostAttempt(t *testing.T) {
 	ctx := context.Background()
 	e, pub, clk, rec := setup(t, 100)
-	rep := pub.Begin(rec)
+	rep := pub.Begin(rec, 0)
 	if err := rep.Started(ctx, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestReporterOfALostAttempt(t *testing.T) {
 		t.Fatalf("failure of the old attempt: %v", err)
 	}
 	// The new attempt continues the sequence.
-	rep2 := pub.Begin(rec2)
+	rep2 := pub.Begin(rec2, 0)
 	if err := rep2.Started(ctx, 100); err != nil || rep2.Seq() != 2 {
 		t.Fatalf("new attempt: seq %d, %v", rep2.Seq(), err)
 	}
@@ -168,7 +168,7 @@ func TestReporterOfALostAttempt(t *testing.T) {
 func TestReporterCatchesUpWithOtherWriters(t *testing.T) {
 	ctx := context.Background()
 	e, pub, clk, rec := setup(t, 100)
-	rep := pub.Begin(rec)
+	rep := pub.Begin(rec, 0)
 	if err := rep.Started(ctx, 100); err != nil {
 		t.Fatal(err)
 	}

@@ -29,10 +29,17 @@ import (
 
 // Error codes of the failures the runner decides.
 const (
-	CodeWorkerLost = "worker_lost"
-	CodeInternal   = "internal_error"
-	CodeTaskError  = "task_error"
+	CodeWorkerLost     = "worker_lost"
+	CodeInternal       = "internal_error"
+	CodeTaskError      = "task_error"
+	CodeTimeout        = "timeout"
+	CodeResultTooLarge = "result_too_large"
+	CodeInvalidParams  = "invalid_params"
 )
+
+// ErrTimeout is the cause of the context of an attempt that ran past its
+// kind's timeout.
+var ErrTimeout = errors.New("runner: the attempt ran past its kind's timeout")
 
 // Task is what a handler gets: one attempt of one task.
 type Task struct {
@@ -49,15 +56,42 @@ type Task struct {
 	// Total is the amount of work the server announced (rows of an export).
 	Total int64
 
-	rep *progress.Reporter
+	rep      *progress.Reporter
+	st       *store.Store
+	maxBytes int64
 }
 
-// Progress reports that done of total units are finished, in stage. Events are
-// throttled. It returns an error only when the task must stop: the owner cancelled
-// it, or it is no longer this attempt's.
+// Progress reports that done of total units are finished, in stage (the
+// current stage when empty). Events are throttled. It returns an error only when
+// the task must stop: the owner cancelled it, or it is no longer this attempt's.
 func (t *Task) Progress(ctx context.Context, done, total int64, stage string) error {
 	return t.rep.Progress(ctx, done, total, stage)
 }
+
+// Stage publishes that the task entered stage id (progress.Reporter.Stage).
+func (t *Task) Stage(ctx context.Context, id, message string) error {
+	return t.rep.Stage(ctx, id, message)
+}
+
+// SetMetadata merges fields into the task's metadata (progress.Reporter.Metadata).
+func (t *Task) SetMetadata(ctx context.Context, fields map[string]any) error {
+	return t.rep.Metadata(ctx, fields)
+}
+
+// Append adds items to a stream of the task (progress.Reporter.Append).
+func (t *Task) Append(ctx context.Context, stream string, items ...any) error {
+	return t.rep.Append(ctx, stream, items...)
+}
+
+// NewResultWriter starts the stored result of this attempt, bounded by the
+// kind's result size limit. It is moved into place when the task completes and
+// dropped otherwise.
+func (t *Task) NewResultWriter(ctx context.Context) (*store.ResultWriter, error) {
+	return t.st.NewResultWriter(ctx, t.ID, t.Attempt, t.maxBytes)
+}
+
+// ResultMaxBytes is the size limit of the task's result (0: none).
+func (t *Task) ResultMaxBytes() int64 { return t.maxBytes }
 
 // Handler runs one attempt of a task. It returns the result of a completed task,
 // or an error: mark it with Permanent or Transient (unmarked errors are
@@ -115,6 +149,23 @@ type Options struct {
 	Now func() time.Time
 	// Observer, when set, is told how every queue entry ends (for metrics).
 	Observer Observer
+	// ResultMaxBytes bounds results of kinds without a limit of their own
+	// (0: no bound).
+	ResultMaxBytes int64
+}
+
+// Kind is how the runner runs the tasks of one kind.
+type Kind struct {
+	// Handler runs one attempt.
+	Handler Handler
+	// Timeout bounds one attempt (0: no bound); past it the attempt's context
+	// ends with ErrTimeout and the task is retried (CodeTimeout).
+	Timeout time.Duration
+	// ProgressRate is the most progress events per second of one task (0: the
+	// publisher's rate).
+	ProgressRate float64
+	// ResultMaxBytes bounds the result (0: Options.ResultMaxBytes).
+	ResultMaxBytes int64
 }
 
 // Observer is told what the runner does with the queue entries it gets, for
@@ -184,7 +235,7 @@ func (nopObserver) Ended(Ending)        {}
 type Runner struct {
 	opts     Options
 	log      *slog.Logger
-	handlers map[tasks.Kind]Handler
+	handlers map[tasks.Kind]Kind
 }
 
 // New returns a Runner without handlers.
@@ -208,7 +259,7 @@ func New(opts Options) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{opts: opts, log: log, handlers: make(map[tasks.Kind]Handler)}
+	return &Runner{opts: opts, log: log, handlers: make(map[tasks.Kind]Kind)}
 }
 
 // DefaultBackoff waits 1 s before the first retry, doubling up to 1 min, ±20 %.
@@ -217,9 +268,14 @@ func DefaultBackoff(n int) time.Duration {
 	return retry.Jitter(min(d, time.Minute), 0.2)
 }
 
-// Handle sets the handler of kind.
+// Handle sets the handler of kind, with the default settings.
 func (r *Runner) Handle(kind tasks.Kind, h Handler) {
-	r.handlers[kind] = h
+	r.handlers[kind] = Kind{Handler: h}
+}
+
+// HandleKind sets how tasks of kind run.
+func (r *Runner) HandleKind(kind tasks.Kind, k Kind) {
+	r.handlers[kind] = k
 }
 
 // Register registers a Machinery task for every kind that has a handler.
@@ -291,7 +347,8 @@ func (r *Runner) run(ctx context.Context, sig *mtasks.Signature, kind tasks.Kind
 	log = log.With("attempt", rec.Attempts)
 	at.started = r.opts.Now()
 	obs.Started(kind)
-	rep := r.opts.Publisher.Begin(rec)
+	k, known := r.handlers[kind]
+	rep := r.opts.Publisher.Begin(rec, k.ProgressRate)
 	maxAttempts := rec.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = r.opts.MaxAttempts
@@ -303,14 +360,23 @@ func (r *Runner) run(ctx context.Context, sig *mtasks.Signature, kind tasks.Kind
 	if err := rep.Started(tctx, rec.Total); err != nil {
 		return r.finish(ctx, tctx, rep, rec, maxAttempts, nil, err, log, at)
 	}
-	h := r.handlers[kind]
-	if h == nil {
+	if !known || k.Handler == nil {
 		return r.finish(ctx, tctx, rep, rec, maxAttempts, nil,
 			Permanent(broker.CodeUnknownKind, fmt.Errorf("no handler for kind %q", kind)), log, at)
 	}
+	if k.Timeout > 0 {
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeoutCause(tctx, k.Timeout, ErrTimeout)
+		defer cancel()
+	}
 	log.Info("task started")
-	t := &Task{ID: id, Kind: kind, Attempt: rec.Attempts, Owner: broker.Owner(sig), Params: params, Total: rec.Total, rep: rep}
-	res, herr := call(tctx, h, t, log)
+	maxBytes := k.ResultMaxBytes
+	if maxBytes <= 0 {
+		maxBytes = r.opts.ResultMaxBytes
+	}
+	t := &Task{ID: id, Kind: kind, Attempt: rec.Attempts, Owner: broker.Owner(sig), Params: params, Total: rec.Total,
+		rep: rep, st: r.opts.Store, maxBytes: maxBytes}
+	res, herr := call(tctx, k.Handler, t, log)
 	return r.finish(ctx, tctx, rep, rec, maxAttempts, res, herr, log, at)
 }
 
@@ -372,6 +438,9 @@ func (r *Runner) finish(ctx, tctx context.Context, rep *progress.Reporter, rec *
 	if herr == nil {
 		herr = Permanent(CodeInternal, errors.New("the task returned neither a result nor an error"))
 	}
+	if errors.Is(cause, ErrTimeout) {
+		herr = Transient(CodeTimeout, errors.New("the attempt ran past its kind's timeout"))
+	}
 	info, transient := classify(herr)
 	if transient && rec.Attempts < maxAttempts {
 		due := r.opts.Now().Add(r.opts.Backoff(rec.Attempts))
@@ -396,6 +465,9 @@ func classify(err error) (tasks.ErrorInfo, bool) {
 	var te *Error
 	if errors.As(err, &te) {
 		return tasks.ErrorInfo{Code: te.Code, Message: te.Message}, te.Transient
+	}
+	if errors.Is(err, store.ErrResultTooLarge) {
+		return tasks.ErrorInfo{Code: CodeResultTooLarge, Message: err.Error()}, false
 	}
 	return tasks.ErrorInfo{Code: CodeTaskError, Message: err.Error()}, true
 }

@@ -1,4 +1,4 @@
-package export
+package app
 
 import (
 	"context"
@@ -8,9 +8,15 @@ import (
 
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
+	"github.com/taskwire/taskwire/worker/internal/export"
 	"github.com/taskwire/taskwire/worker/internal/runner"
 	"github.com/taskwire/taskwire/worker/internal/taskctx"
 )
+
+// The tests of this package run the runner with the export written against
+// the runner's own Task (the production one is written against the public SDK,
+// which this package cannot import): a real CSV in Redis, progress as rows are
+// generated.
 
 // Error codes of export failures.
 const (
@@ -36,10 +42,10 @@ type HandlerOptions struct {
 // ResultURL is where the owner downloads the result of task id.
 func ResultURL(id string) string { return "/api/v1/tasks/" + id + "/result" }
 
-// NewHandler returns the handler of the export task: it writes the CSV through a
+// NewExportHandler returns the handler of the export task: it writes the CSV through a
 // store.ResultWriter (gzip chunks in Redis, moved into place when the task
 // completes, discarded otherwise) and reports progress as rows are generated.
-func NewHandler(st *store.Store, opts HandlerOptions) runner.Handler {
+func NewExportHandler(st *store.Store, opts HandlerOptions) runner.Handler {
 	return func(ctx context.Context, t *runner.Task) (*tasks.Result, error) {
 		var p tasks.ExportParams
 		if err := tasks.DecodeStrict(t.Params, &p, "params"); err != nil {
@@ -53,7 +59,7 @@ func NewHandler(st *store.Store, opts HandlerOptions) runner.Handler {
 			return nil, storageError(ctx, err)
 		}
 		total := int64(p.Rows)
-		_, err = Write(ctx, w, t.ID, p.Rows, Options{
+		_, err = export.Write(ctx, w, t.ID, p.Rows, export.Options{
 			RowDelay: opts.RowDelay,
 			Progress: func(ctx context.Context, done int64) error {
 				if done == total {
