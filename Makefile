@@ -2,7 +2,7 @@
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 BIN ?= bin
-GO_MODULES := shared emitter server worker devtools
+GO_MODULES := shared emitter server worker worker/examples devtools
 # Modules kept out of the workspace so their dependencies never change what the
 # binaries are built with: deploy/ (manifest tests with the kustomize and Kubernetes
 # libraries), bench/emitter (emitter benchmarks and Redis failure tests) and
@@ -21,6 +21,7 @@ build:
 	go build -o $(BIN)/taskwire-worker ./worker/cmd/taskwire-worker
 	go build -o $(BIN)/taskwire-devredis ./devtools/cmd/taskwire-devredis
 	go build -o $(BIN)/taskwire-proxy ./devtools/cmd/taskwire-proxy
+	go build -o $(BIN)/primes ./worker/examples/primes
 
 run:
 	@scripts/run.sh

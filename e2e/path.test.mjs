@@ -189,7 +189,7 @@ describe('bad input through the real server', () => {
     ['unknown kind', '{"kind":"nope","params":{"rows":3}}', 'unknown_kind', /kind: unknown kind "nope"; known kinds: "export"/],
     ['missing kind', '{"params":{"rows":3}}', 'unknown_kind', /kind: is required/],
     ['missing params', '{"kind":"export"}', 'invalid_params', /params: is required/],
-    ['unknown parameter', '{"kind":"export","params":{"rowz":3}}', 'invalid_params', /params: unknown field "rowz"/],
+    ['unknown parameter', '{"kind":"export","params":{"rowz":3}}', 'invalid_params', /params\.rowz: unknown field "rowz"/],
     ['params not an object', '{"kind":"export","params":[3]}', 'invalid_params', /params: must be a JSON object/],
     ['rows 0', '{"kind":"export","params":{"rows":0}}', 'invalid_params', /params\.rows: must be between 1 and 1000000, got 0/],
     ['rows -5', '{"kind":"export","params":{"rows":-5}}', 'invalid_params', /params\.rows: must be between 1 and 1000000, got -5/],

@@ -241,7 +241,7 @@ describe('a worker dies or leaves', () => {
       ['something', 'else'],
     ];
     for (const [field, value] of bad) {
-      const reply = await redis.command('XADD', 'taskwire:queue', '*', field, value);
+      const reply = await redis.command('XADD', 'taskwire:queue:export', '*', field, value);
       assert.match(reply, /^\$/, `XADD: ${reply}`);
     }
     const next = await api.createExport(20, { socketId: socket.id });
@@ -249,11 +249,15 @@ describe('a worker dies or leaves', () => {
     assert.equal(e.event, 'task:completed');
     assert.equal(e.args[0].rows, 20);
     assert.ok(w.proc.running, 'the worker is still running');
+    // Each bad entry is dropped and logged; the well-formed one whose params are
+    // wrong reaches the runner, which drops it since no record exists for it.
     const dropped = logEntries(w.proc, 'dropping a queue entry that cannot run', { since });
-    assert.equal(dropped.length, bad.length, `each bad entry is dropped and logged:\n${w.proc.tail(20)}`);
+    assert.equal(dropped.length, bad.length - 1, `each bad entry is dropped and logged:\n${w.proc.tail(20)}`);
+    const noRecord = logEntries(w.proc, 'the task has no record (expired or never created); dropping its queue entry', { since });
+    assert.equal(noRecord.length, 1, `the entry without a record:\n${w.proc.tail(20)}`);
     // The stream keeps no entry: all are acknowledged and removed (the last one
     // just after its task:completed went out).
-    await until(async () => (await redis.command('XLEN', 'taskwire:queue')) === ':0',
+    await until(async () => (await redis.command('XLEN', 'taskwire:queue:export')) === ':0',
       { what: 'an empty queue stream', timeoutMs: 5_000 });
     assert.equal((await api.list()).filter((r) => r.state !== 'completed').length, 0);
   });

@@ -24,7 +24,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import { closeAllAndWait, connect } from './lib/client.mjs';
 import { startRedis } from './lib/redis.mjs';
 import {
-  Api, FINAL_EVENTS, ack, checkCsv, checkProgress, startServer, startWorker, stopSystem, taskEvents, waitDelivered,
+  Api, FINAL_EVENTS, ack, checkCsv, checkProgress, startServer, startWorker, stopSystem, taskEvents, until, waitDelivered,
   waitFinal,
 } from './lib/taskwire.mjs';
 
@@ -94,6 +94,12 @@ async function liveEventsSane(s) {
  */
 async function afterwards(s) {
   const resubscribed = await waitDelivered(s.redis.url, s.socket);
+  // A Redis that lost its data lost the kind registry too: the workers register
+  // their kinds again within a couple of seconds.
+  await until(async () => {
+    const res = await s.api.request('GET', '/api/v1/kinds');
+    return res.status === 200 && res.json.kinds.some((k) => k.name === 'export' && k.workers > 0);
+  }, { what: 'the workers to register their kinds again', timeoutMs: 15_000 });
   const id = await s.api.createExport(500, { socketId: s.socket.id });
   const e = await waitFinal(s.rec, id, 30_000, 'owner, new task after the outage');
   assert.equal(e.event, 'task:completed');

@@ -15,7 +15,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import { closeAllAndWait, connect } from './lib/client.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { startTcpProxy } from './lib/tcpproxy.mjs';
-import { Api, startServer, startWorker, stopSystem, until, waitLog } from './lib/taskwire.mjs';
+import { Api, registerExport, startServer, startWorker, stopSystem, until, waitLog } from './lib/taskwire.mjs';
 
 after(() => stopSystem());
 afterEach(() => closeAllAndWait());
@@ -27,6 +27,7 @@ for (const adapter of ['classic', 'sharded']) {
       const redis = await startRedis({ t });
       const proxy = await startTcpProxy({ backends: [redis.port], t });
       const env = { SOCKETIO_ADAPTER: adapter };
+      await registerExport(redis);
       const server = await startServer({ redis: { url: `redis://127.0.0.1:${proxy.port}/0` }, env, t });
       const api = await Api.session(server.url);
       const socket = await connect(server.url, { token: api.token, transports: ['websocket'] });

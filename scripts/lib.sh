@@ -10,12 +10,15 @@ declare -A names=()
 
 cleanup() {
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Servers and workers first (they drain through Redis), Redis last.
+  for pid in "${pids[@]}"; do [[ "$pid" == "${REDIS_PID:-}" ]] || kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do [[ "$pid" == "${REDIS_PID:-}" ]] || wait "$pid" 2>/dev/null || true; done
+  if [[ -n "${REDIS_PID:-}" ]]; then kill -TERM "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
   rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Ctrl+C is a normal way to stop: exit 0 (cleanup stops everything).
+trap 'exit 0' INT TERM
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -39,9 +42,12 @@ wait_for() { # URL SECONDS
 }
 
 # start NAME COMMAND...: starts a process in the background, its output prefixed.
+# It runs in a session of its own, so that Ctrl+C in the terminal reaches only this
+# script, and each process gets exactly one SIGTERM from cleanup (a worker takes a
+# second signal as "exit at once, skip the drain").
 start() {
   local name=$1; shift
-  "$@" > >(prefix "$name") 2>&1 &
+  setsid "$@" > >(prefix "$name") 2>&1 &
   pids+=($!)
   names[$!]=$name
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole system locally: Redis, one taskwire-server and one taskwire-worker,
-# each a separate process, and prints the URL to open. Ctrl+C stops everything this
+# Runs the whole system locally: Redis, one taskwire-server, one taskwire-worker and
+# the example worker of a kind of its own (primes), each a separate process, and
+# prints the URL to open. The workers are paced so that each kind's default size
+# takes 10-30 s, long enough to watch and cancel (the *_DELAY variables; set them
+# to 0 for full speed). Ctrl+C stops everything this
 # script started (and nothing else).
 #
 # Redis: REDIS_URL when set; otherwise a private redis-server on a free port when
@@ -18,7 +21,8 @@ start_redis
 ensure_secret
 
 start server env HTTP_ADDR="$HTTP_ADDR" "$BIN/taskwire-server"
-start worker "$BIN/taskwire-worker"
+start worker env EXPORT_ROW_DELAY="${EXPORT_ROW_DELAY:-75us}" "$BIN/taskwire-worker"
+start primes env METRICS_ADDR=off PRIMES_SEGMENT_DELAY="${PRIMES_SEGMENT_DELAY:-150ms}" "$BIN/primes"
 
 port=${HTTP_ADDR##*:}
 host=${HTTP_ADDR%:*}

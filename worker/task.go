@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/worker/internal/progress"
@@ -124,9 +125,10 @@ func stopError(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, store.ErrStale):
-		return ErrLeaseLost
+		// Both sentinels match, so the runner still sees what the record said.
+		return fmt.Errorf("%w (%w)", ErrLeaseLost, err)
 	case errors.Is(err, store.ErrFinal), errors.Is(err, store.ErrNotFound), errors.Is(err, progress.ErrFinished):
-		return ErrTaskOver
+		return fmt.Errorf("%w (%w)", ErrTaskOver, err)
 	}
 	return err
 }

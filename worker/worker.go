@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/taskwire/taskwire/shared/tasks"
 	"github.com/taskwire/taskwire/worker/internal/app"
 	"github.com/taskwire/taskwire/worker/internal/config"
 )
@@ -200,6 +201,21 @@ func (o Options) getenv(name string) string {
 		}
 	}
 	return ""
+}
+
+// KindInfo describes a registered kind as the servers see it: its name, title,
+// description, parameters schema and settings.
+type KindInfo = tasks.KindInfo
+
+// Kinds returns the kinds registered so far, in the order of Handle.
+func (w *Worker) Kinds() []KindInfo {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]KindInfo, len(w.kinds))
+	for i, k := range w.kinds {
+		out[i] = k.Info
+	}
+	return out
 }
 
 // Logger returns the worker's logger.

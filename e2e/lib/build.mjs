@@ -20,6 +20,7 @@ export const BINARIES = Object.freeze({
   server: './server/cmd/taskwire-server',
   worker: './worker/cmd/taskwire-worker',
   twemit: './emitter/internal/cmd/twemit',
+  primes: './worker/examples/primes',
 });
 
 /**

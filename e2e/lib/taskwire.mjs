@@ -20,7 +20,7 @@ import { freePort, killAll, spawnProcess, waitForHttp, withTimeout } from './pro
 export const SECRET = 'e2e-shared-secret-of-the-taskwire-cluster-0123456789';
 
 /** TASK_EVENTS are the events the system sends about a task. */
-export const TASK_EVENTS = ['task:progress', 'task:completed', 'task:failed', 'task:cancelled'];
+export const TASK_EVENTS = ['task:progress', 'task:stage', 'task:metadata', 'task:stream', 'task:completed', 'task:failed', 'task:cancelled'];
 
 /** FINAL_EVENTS end a task. */
 export const FINAL_EVENTS = ['task:completed', 'task:failed', 'task:cancelled'];
@@ -52,11 +52,12 @@ export async function stopSystem() {
  * @returns {Promise<{server: string, worker: string}>}
  */
 export async function binaries() {
-  const bins = await buildBinaries({ names: ['server', 'worker'] });
-  for (const name of ['server', 'worker']) {
+  const names = ['server', 'worker', 'primes'];
+  const bins = await buildBinaries({ names });
+  for (const name of names) {
     if (!bins.paths[name]) throw new Error(`cannot run the system tests: ${name}: ${bins.missing[name]}`);
   }
-  return { server: bins.paths.server, worker: bins.paths.worker };
+  return { server: bins.paths.server, worker: bins.paths.worker, primes: bins.paths.primes };
 }
 
 /**
@@ -118,12 +119,16 @@ export function waitLog(proc, msg, { pred = () => true, timeoutMs = 10_000, sinc
  * removes) its defaults: REDIS_URL, HTTP_ADDR, TASKWIRE_SECRET (SECRET, shared by
  * all servers), LOG_LEVEL=info, SHUTDOWN_TIMEOUT=5s.
  *
+ * bin runs another build of the server (a previous release). Unless knownKinds
+ * is false, the export kind is registered first (registerExport).
+ *
  * @param {{redis: {url: string}, name?: string, env?: Record<string, string | undefined>,
- *   t?: {after: (fn: () => any) => void}, timeoutMs?: number}} opts
+ *   t?: {after: (fn: () => any) => void}, timeoutMs?: number, bin?: string}} opts
  * @returns {Promise<ServerHandle>}
  */
-export async function startServer({ redis, name = 'server', env = {}, t, timeoutMs = 30_000 }) {
-  const bins = await binaries();
+export async function startServer({ redis, name = 'server', env = {}, t, timeoutMs = 30_000, bin, knownKinds = true }) {
+  const bins = bin ? { server: bin } : await binaries();
+  if (knownKinds) await registerExport(redis, env.TASKWIRE_PREFIX ?? 'taskwire');
   let lastErr;
   // freePort can race with another process taking the port: try a few.
   for (let i = 0; i < 3; i++) {
@@ -155,6 +160,39 @@ export async function startServer({ redis, name = 'server', env = {}, t, timeout
   throw lastErr;
 }
 
+/** EXPORT_KIND is the descriptor of the export kind, as taskwire-worker publishes it. */
+export const EXPORT_KIND = Object.freeze({
+  name: 'export',
+  title: 'CSV export',
+  paramsSchema: {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    additionalProperties: false,
+    properties: { rows: { default: 200000, maximum: 1000000, minimum: 1, title: 'Rows', type: 'integer' } },
+    type: 'object',
+  },
+  totalParam: 'rows',
+});
+
+/**
+ * registerExport makes the kind export known to the servers on redis, as a
+ * worker that ran before would have (with no live worker), so that tests of the
+ * API need no worker. A Redis that refuses the commands (one that needs a
+ * password) is left alone: its tests start a worker.
+ *
+ * @param {{command: (...args: string[]) => Promise<string>}} redis
+ * @param {string} prefix
+ */
+export async function registerExport(redis, prefix = 'taskwire') {
+  const hash = 'e2e-registered';
+  const desc = JSON.stringify({ ...EXPORT_KIND, schemaHash: hash, registeredAt: Date.now() });
+  try {
+    await redis.command('HSET', `${prefix}:kind:export`, hash, desc);
+    await redis.command('ZADD', `${prefix}:kinds`, String(Date.now()), 'export');
+  } catch {
+    // a Redis with a password: the test's worker registers the kind
+  }
+}
+
 /**
  * @typedef {object} WorkerHandle
  * @property {string} name
@@ -167,13 +205,14 @@ export async function startServer({ redis, name = 'server', env = {}, t, timeout
  * startWorker starts a taskwire-worker against redis and resolves once it logged
  * "worker started". Defaults: WORKER_CONCURRENCY=2, WORKER_LEASE_TIMEOUT=2s,
  * METRICS_ADDR=off, LOG_LEVEL=info, EXPORT_ROW_DELAY=0; env adds or overrides.
+ * bin runs another build of the worker (a previous release).
  *
  * @param {{redis: {url: string}, name?: string, env?: Record<string, string | undefined>,
- *   t?: {after: (fn: () => any) => void}, timeoutMs?: number}} opts
+ *   t?: {after: (fn: () => any) => void}, timeoutMs?: number, bin?: string}} opts
  * @returns {Promise<WorkerHandle>}
  */
-export async function startWorker({ redis, name = 'worker', env = {}, t, timeoutMs = 15_000 }) {
-  const bins = await binaries();
+export async function startWorker({ redis, name = 'worker', env = {}, t, timeoutMs = 15_000, bin }) {
+  const bins = bin ? { worker: bin } : await binaries();
   const proc = spawnProcess(bins.worker, [], {
     name,
     env: {
@@ -194,6 +233,27 @@ export async function startWorker({ redis, name = 'worker', env = {}, t, timeout
     pid: proc.pid,
     started: () => logEntries(proc, 'task started').map((e) => e.task),
   };
+}
+
+/**
+ * startExampleWorker starts the example worker of a kind of its own (the primes
+ * program of worker/examples, on the public SDK) and resolves once it consumes.
+ * Defaults as startWorker; env adds or overrides.
+ *
+ * @param {{redis: {url: string}, name?: string, env?: Record<string, string | undefined>,
+ *   t?: {after: (fn: () => any) => void}, timeoutMs?: number}} opts
+ * @returns {Promise<WorkerHandle>}
+ */
+export async function startExampleWorker({ redis, name = 'primes', env = {}, t, timeoutMs = 15_000 }) {
+  const bins = await binaries();
+  const proc = spawnProcess(bins.primes, [], {
+    name,
+    env: { REDIS_URL: redis.url, WORKER_LEASE_TIMEOUT: '2s', METRICS_ADDR: 'off', LOG_LEVEL: 'info', ...env },
+    t,
+  });
+  started.add(proc);
+  await waitLog(proc, 'consuming', { timeoutMs });
+  return { name, proc, pid: proc.pid, started: () => logEntries(proc, 'task started').map((e) => e.task) };
 }
 
 /**
@@ -367,7 +427,8 @@ export function waitFinal(rec, id, timeoutMs = 30_000, label) {
 
 /**
  * checkProgress asserts the events of one task as a client received them: seq
- * strictly increasing; within each run (a progress event with stage "started",
+ * strictly increasing (stage, metadata and stream events included); within each
+ * run (a progress event with stage "started",
  * "requeued" or "retrying..." starts a new one) percent never decreases; every
  * progress payload has the contract's fields; at most one final event, and
  * nothing after it. It returns the events.
@@ -394,7 +455,7 @@ export function checkProgress(evs, id) {
       if (newRun) lastPercent = -Infinity;
       assert.ok(p.percent >= lastPercent, `percent decreased at event ${i}:\n  ${dump()}`);
       lastPercent = p.percent;
-    } else {
+    } else if (FINAL_EVENTS.includes(e.event)) {
       finals++;
     }
   }

@@ -14,7 +14,8 @@
 //	taskwire:queue:<kind>         stream the queue of one kind (field "task": tasks.Message JSON)
 //	taskwire:queue                stream the queue of the previous release, all kinds in one;
 //	                                     workers move its entries to their kind's queue
-//	taskwire:delayed              zset   queue messages waiting for a retry, by due time
+//	taskwire:retries              zset   queue messages waiting for a retry, by due time
+//	taskwire:delayed              zset   the same, of the previous release's workers
 //	taskwire:kinds                zset   names of the kinds workers registered, by last refresh
 //	taskwire:kind:<name>          hash   the kind's descriptors (tasks.KindInfo JSON) by schema hash
 //	taskwire:kind:<name>:workers  zset   "<worker> <schema hash>" of the live workers, by lease end
@@ -101,8 +102,15 @@ func (k Keys) LegacyQueue() string { return k.Prefix + ":queue" }
 func (k Keys) Stream(id, name string) string { return k.Prefix + ":task:" + id + ":stream:" + name }
 
 // Delayed is the key of the sorted set of queue messages waiting for a retry, scored
-// by the Unix millisecond at which they are due.
-func (k Keys) Delayed() string { return k.Prefix + ":delayed" }
+// by the Unix millisecond at which they are due. Workers move each one to the
+// queue of its kind when it is due.
+func (k Keys) Delayed() string { return k.Prefix + ":retries" }
+
+// LegacyDelayed is the key of the retries of the previous release's workers,
+// whose messages go back to their one stream (LegacyQueue); workers of this
+// release move them too. It is kept apart from Delayed so that a worker of the
+// previous release never takes a retry of a kind it does not know.
+func (k Keys) LegacyDelayed() string { return k.Prefix + ":delayed" }
 
 // CancelChannel is the pub/sub channel on which the id of a task whose owner asked
 // to cancel it is published, so the worker running it stops at once.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/server/internal/httpapi"
+	"github.com/taskwire/taskwire/server/internal/kindtest"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/taskctl"
 	"github.com/taskwire/taskwire/shared/events"
@@ -52,6 +53,7 @@ func newEnv(t *testing.T) *env {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	st := store.New(rdb, nil)
+	kindtest.RegisterExport(t, st)
 	signer, err := session.NewSigner(bytes.Repeat([]byte("s"), 32))
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskwire/taskwire/server/internal/httpapi"
+	"github.com/taskwire/taskwire/server/internal/kindtest"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/taskctl"
 	"github.com/taskwire/taskwire/shared/redistest"
@@ -34,10 +35,13 @@ func replicas(t *testing.T, n int, tc taskctl.Config, deps httpapi.Deps) []*env 
 		t.Fatal(err)
 	}
 	var out []*env
-	for range n {
+	for i := range n {
 		rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 		t.Cleanup(func() { rdb.Close() })
 		st := store.New(rdb, nil)
+		if i == 0 {
+			kindtest.RegisterExport(t, st)
+		}
 		c := tc
 		c.Store = st
 		d := deps

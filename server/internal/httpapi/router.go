@@ -104,12 +104,14 @@ func NewRouter(d Deps) *gin.Engine {
 
 	api := r.Group("/api/v1")
 	api.GET("/session", h.session)
+	api.GET("/kinds", h.listKinds)
 	authed := api.Group("", h.identify)
 	authed.POST("/tasks", h.createTask)
 	authed.GET("/tasks", h.listTasks)
 	authed.GET("/tasks/:id", h.getTask)
 	authed.DELETE("/tasks/:id", h.cancelTask)
 	authed.GET("/tasks/:id/result", h.getResult)
+	authed.GET("/tasks/:id/streams/:name", h.getStream)
 
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path)

@@ -158,22 +158,14 @@ func (h *handlers) getResult(c *gin.Context) {
 	}
 	defer rc.Close()
 	w := c.Writer
-	ct, name := rec.Result.ContentType, rec.Result.Filename
-	if ct == "" {
-		ct = "application/octet-stream"
-		if rec.Kind == tasks.KindExport {
-			ct = "text/csv; charset=utf-8"
-		}
-	}
-	if name == "" {
-		name = string(rec.Kind) + "-" + rec.ID
-		if rec.Kind == tasks.KindExport {
-			name += ".csv"
-		}
-	}
+	ct, name, size := resultFile(rec)
 	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
-	w.Header().Set("Content-Length", strconv.FormatInt(rec.Result.Bytes, 10))
+	disposition := mime.FormatMediaType("attachment", map[string]string{"filename": name})
+	if disposition == "" { // a name that cannot be written in the header
+		disposition = mime.FormatMediaType("attachment", map[string]string{"filename": string(rec.Kind) + "-" + rec.ID})
+	}
+	w.Header().Set("Content-Disposition", disposition)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
@@ -182,6 +174,44 @@ func (h *handlers) getResult(c *gin.Context) {
 		h.Logger.WarnContext(c, "result download interrupted", "task", rec.ID, "sent", n, "err", err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// resultFile returns the content type, the file name and the size of the
+// result of rec as downloaded: what the record says, else defaults by kind
+// (export: CSV) and by content type (JSON).
+func resultFile(rec *tasks.Record) (contentType, filename string, size int64) {
+	r := rec.Result
+	if r == nil {
+		r = &tasks.Result{}
+	}
+	contentType, filename, size = r.ContentType, r.Filename, r.Bytes
+	if _, _, err := mime.ParseMediaType(contentType); err != nil {
+		contentType = "" // not a media type: the defaults below
+	}
+	if len(r.Value) > 0 {
+		size = int64(len(r.Value))
+		if contentType == "" {
+			contentType = "application/json"
+		}
+	}
+	if contentType == "" {
+		contentType = "application/octet-stream"
+		if rec.Kind == tasks.KindExport {
+			contentType = "text/csv; charset=utf-8"
+		}
+	}
+	if filename == "" {
+		filename = string(rec.Kind) + "-" + rec.ID
+		switch mt, _, _ := mime.ParseMediaType(contentType); {
+		case mt == "text/csv":
+			filename += ".csv"
+		case mt == "application/json":
+			filename += ".json"
+		case mt == "application/pdf":
+			filename += ".pdf"
+		}
+	}
+	return contentType, filename, size
 }
 
 func rateLimitMessage(rl *taskctl.RateLimitError, secs int) string {
@@ -193,10 +223,8 @@ func rateLimitMessage(rl *taskctl.RateLimitError, secs int) string {
 
 // taskError maps service errors to HTTP answers.
 func (h *handlers) taskError(c *gin.Context, err error) {
-	var ve *tasks.ValidationError
 	switch {
-	case errors.As(err, &ve):
-		writeError(c, http.StatusBadRequest, ve.ErrorCode(), ve.Error())
+	case creationError(c, err):
 	case errors.Is(err, taskctl.ErrNotFound):
 		writeError(c, http.StatusNotFound, "not_found", "no such task")
 	case errors.Is(err, taskctl.ErrFinished):

@@ -17,6 +17,7 @@ import (
 
 	"github.com/taskwire/taskwire/emitter"
 	"github.com/taskwire/taskwire/server/internal/httpapi"
+	"github.com/taskwire/taskwire/server/internal/kindtest"
 	"github.com/taskwire/taskwire/server/internal/metrics"
 	"github.com/taskwire/taskwire/server/internal/realtime"
 	"github.com/taskwire/taskwire/server/internal/session"
@@ -56,7 +57,9 @@ func newServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	m.Watch(rt.Stats)
-	tasks := taskctl.New(taskctl.Config{Store: store.New(rdb, nil), Joiner: rt})
+	st := store.New(rdb, nil)
+	kindtest.RegisterExport(t, st)
+	tasks := taskctl.New(taskctl.Config{Store: st, Joiner: rt})
 	h := httpapi.NewRouter(httpapi.Deps{
 		Signer: signer, Tasks: tasks, Realtime: rt.Handler(),
 		Metrics: m.Handler(), Observer: m,

@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
-	"time"
 
+	"github.com/taskwire/taskwire/server/internal/paramschema"
 	"github.com/taskwire/taskwire/shared/tasks"
 )
 
+// exportSchema is the params schema the export kind registers.
+const exportSchema = `{"type":"object","properties":{"rows":{"type":"integer","minimum":1,"maximum":1000000}},"required":["rows"],"additionalProperties":false}`
+
 // FuzzParseCreateRequest checks the body of POST /api/v1/tasks: every input is
 // either refused with a *tasks.ValidationError that names a stable code and says
-// what is wrong, or accepted with a known kind, canonical parameters within their
-// bounds, a valid socket id, and a queue message the worker accepts.
+// what is wrong, or accepted with a valid socket id; then its params, checked
+// against the export schema, are either refused field by field or accepted in
+// canonical form, within their bounds.
 func FuzzParseCreateRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"kind":"export","params":{"rows":10}}`,
@@ -32,14 +36,18 @@ func FuzzParseCreateRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	sch, err := paramschema.Compile([]byte(exportSchema))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, kind, params, err := ParseCreateRequest(body)
+		req, err := ParseCreateRequest(body)
 		if err != nil {
 			var ve *tasks.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("error is %T, not a *tasks.ValidationError: %v", err, err)
 			}
-			if c := ve.ErrorCode(); c != "invalid_params" && c != "unknown_kind" {
+			if c := ve.ErrorCode(); c != "invalid_params" {
 				t.Fatalf("unstable code %q: %v", c, err)
 			}
 			if ve.Message == "" || ve.Error() == "" {
@@ -47,27 +55,25 @@ func FuzzParseCreateRequest(f *testing.F) {
 			}
 			return
 		}
-		if _, err := tasks.ParseKind(string(kind)); err != nil {
-			t.Fatalf("accepted unknown kind %q", kind)
-		}
-		again, err := tasks.ParseParams(kind, params)
-		if err != nil || !bytes.Equal(again, params) {
-			t.Fatalf("params %s are not canonical: %s, %v", params, again, err)
-		}
-		var p tasks.ExportParams
-		if err := json.Unmarshal(params, &p); err != nil || p.Rows < tasks.MinExportRows || p.Rows > tasks.MaxExportRows {
-			t.Fatalf("accepted params %s out of bounds (%v)", params, err)
-		}
 		if req.SocketID != "" && !validSocketID(req.SocketID) {
 			t.Fatalf("accepted socket id %q", req.SocketID)
 		}
-		m := &tasks.Message{ID: tasks.NewID(), Kind: kind, Params: params, Owner: "o", EnqueuedAt: time.Now()}
-		b, err := m.Encode()
+		params, err := sch.Apply(req.Params)
 		if err != nil {
-			t.Fatal(err)
+			var pe *paramschema.Error
+			if !errors.As(err, &pe) || len(pe.Details) == 0 {
+				t.Fatalf("params error %v (%T)", err, err)
+			}
+			return
 		}
-		if _, err := tasks.DecodeMessage(b); err != nil {
-			t.Fatalf("the worker would refuse the queue message of an accepted body: %v", err)
+		var p struct{ Rows int }
+		dec := json.NewDecoder(bytes.NewReader(params))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil || p.Rows < 1 || p.Rows > 1_000_000 {
+			t.Fatalf("accepted params %s out of bounds (%v)", params, err)
+		}
+		if again, err := sch.Apply(params); err != nil || !bytes.Equal(again, params) {
+			t.Fatalf("params %s are not canonical: %s, %v", params, again, err)
 		}
 	})
 }

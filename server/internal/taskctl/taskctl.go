@@ -5,15 +5,18 @@
 package taskctl
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/taskwire/taskwire/emitter"
+	"github.com/taskwire/taskwire/server/internal/paramschema"
 	"github.com/taskwire/taskwire/shared/events"
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -86,8 +89,15 @@ type Config struct {
 	// Sharded publishes the events the server itself sends (task:cancelled of a
 	// queued task) in the sharded adapter format, for SOCKETIO_ADAPTER=sharded.
 	Sharded bool
-	// MaxAttempts bounds the runs of a task (default 3).
+	// MaxAttempts bounds the runs of a task whose kind sets no bound of its own
+	// (default 3).
 	MaxAttempts int
+	// KindsCacheTTL is how long Create trusts its last read of the kinds
+	// registry (default DefaultKindsCacheTTL; negative: read it every time).
+	KindsCacheTTL time.Duration
+	// SchemaCacheSize bounds the compiled params schemas kept (default
+	// paramschema.DefaultCacheSize).
+	SchemaCacheSize int
 	// CreateRate and CreateBurst limit how fast one identity creates tasks, across
 	// every replica (a token bucket in Redis): CreateRate per second on average,
 	// CreateBurst at once. CreateRate 0 means no limit; CreateBurst defaults to 1.
@@ -112,12 +122,22 @@ type Service struct {
 	maxActive   int
 	log         *slog.Logger
 	now         func() time.Time
+
+	kinds   kindCache
+	schemas *paramschema.Cache
+
+	badMu      sync.Mutex
+	badSchemas map[string]bool // kinds' schema versions already logged as not compiling
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, joiner: cfg.Joiner, maxAttempts: cfg.MaxAttempts, log: cfg.Logger, now: cfg.Now,
-		createRate: cfg.CreateRate, createBurst: max(cfg.CreateBurst, 1), maxActive: max(cfg.MaxActive, 0)}
+		createRate: cfg.CreateRate, createBurst: max(cfg.CreateBurst, 1), maxActive: max(cfg.MaxActive, 0),
+		kinds: kindCache{ttl: cfg.KindsCacheTTL}, schemas: paramschema.NewCache(cfg.SchemaCacheSize), badSchemas: map[string]bool{}}
+	if s.kinds.ttl == 0 {
+		s.kinds.ttl = DefaultKindsCacheTTL
+	}
 	// The emitter only encodes here: the store publishes its messages in the same
 	// script that updates the record.
 	s.events = emitter.New(nil, &emitter.Options{Key: cfg.Key, Sharded: cfg.Sharded})
@@ -142,29 +162,23 @@ type CreateRequest struct {
 	SocketID string `json:"socketId,omitempty"`
 }
 
-// ParseCreateRequest decodes and validates a task creation body. Errors are
-// *tasks.ValidationError values that say what is wrong.
-func ParseCreateRequest(body []byte) (*CreateRequest, tasks.Kind, json.RawMessage, error) {
+// ParseCreateRequest decodes a task creation body and checks its envelope: an
+// object with a string kind, params and an optional socket id, nothing else.
+// The kind and the params are checked against the kinds registry by Create.
+// Errors are *tasks.ValidationError values that say what is wrong.
+func ParseCreateRequest(body []byte) (*CreateRequest, error) {
 	var req CreateRequest
 	if err := tasks.DecodeStrict(body, &req, ""); err != nil {
 		var ve *tasks.ValidationError
 		if errors.As(err, &ve) && ve.Field == "" {
 			ve.Field = "body"
 		}
-		return nil, "", nil, err
-	}
-	kind, err := tasks.ParseKind(req.Kind)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	params, err := tasks.ParseParams(kind, req.Params)
-	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
 	if req.SocketID != "" && !validSocketID(req.SocketID) {
-		return nil, "", nil, &tasks.ValidationError{Field: "socketId", Message: "must be a Socket.IO socket id (1 to 64 letters, digits, '-' or '_')"}
+		return nil, &tasks.ValidationError{Field: "socketId", Message: "must be a Socket.IO socket id (1 to 64 letters, digits, '-' or '_')"}
 	}
-	return &req, kind, params, nil
+	return &req, nil
 }
 
 func validSocketID(s string) bool {
@@ -180,15 +194,29 @@ func validSocketID(s string) bool {
 	return true
 }
 
-// Create accepts a task for owner from a request body. It returns a
-// *tasks.ValidationError for a bad body, a *RateLimitError or an
-// *ActiveLimitError when a limit of the identity refuses it, ErrUnavailable when
-// Redis fails.
+// Create accepts a task for owner from a request body: its kind must be in the
+// kinds registry and its params must match the schema of the kind's current
+// version (their top-level defaults filled in). A kind whose workers are all
+// gone is accepted (workers may be scaled to zero): the record says
+// NoLiveWorker. It returns a *tasks.ValidationError for a bad body, an
+// *UnknownKindError, a *ParamsError, a *KindUnavailableError when the kind's
+// schema does not compile, a *RateLimitError or an *ActiveLimitError when a
+// limit of the identity refuses it, ErrUnavailable when Redis fails.
 func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks.Record, error) {
-	req, kind, params, err := ParseCreateRequest(body)
+	req, err := ParseCreateRequest(body)
 	if err != nil {
 		return nil, err
 	}
+	ks, err := s.resolveKind(ctx, req.Kind)
+	if err != nil {
+		return nil, err
+	}
+	params, err := s.checkParams(ctx, ks, req.Params)
+	if err != nil {
+		return nil, err
+	}
+	cur := ks.Versions[0]
+	kind := tasks.Kind(ks.Name)
 	if s.createRate > 0 {
 		ok, wait, err := s.store.Allow(ctx, s.store.Keys().CreateRate(owner), s.createRate, s.createBurst)
 		if err != nil {
@@ -201,14 +229,16 @@ func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks
 	}
 	now := s.now().UTC()
 	rec := &tasks.Record{
-		ID:          tasks.NewID(),
-		Kind:        kind,
-		State:       tasks.StateQueued,
-		Owner:       owner,
-		Total:       totalOf(kind, params),
-		MaxAttempts: s.maxAttempts,
-		Params:      params,
-		CreatedAt:   now,
+		ID:           tasks.NewID(),
+		Kind:         kind,
+		State:        tasks.StateQueued,
+		Owner:        owner,
+		Total:        totalOf(cur.Info, params),
+		MaxAttempts:  s.maxAttemptsOf(cur.Info),
+		Params:       params,
+		CreatedAt:    now,
+		SchemaHash:   cur.Info.SchemaHash,
+		NoLiveWorker: cur.Workers == 0,
 	}
 	if n, err := s.store.CreateLimited(ctx, rec, s.maxActive); err != nil {
 		if errors.Is(err, store.ErrTooManyActive) {
@@ -226,6 +256,7 @@ func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks
 		}
 	}
 	msg := &tasks.Message{ID: rec.ID, Kind: kind, Params: params, Owner: owner, EnqueuedAt: now}
+	// Enqueue also notes the queue entry in the record, for the queue position.
 	if err := s.store.Enqueue(ctx, msg); err != nil {
 		s.log.ErrorContext(ctx, "enqueue task", "task", rec.ID, "err", err)
 		s.failUnqueued(rec)
@@ -252,18 +283,19 @@ func (s *Service) failUnqueued(rec *tasks.Record) {
 	}
 }
 
-func totalOf(kind tasks.Kind, params json.RawMessage) int64 {
-	if kind == tasks.KindExport {
-		var p tasks.ExportParams
-		if json.Unmarshal(params, &p) == nil {
-			return int64(p.Rows)
-		}
+// Get returns the record of task id if owner owns it, with its queue position
+// while it waits in its kind's queue.
+func (s *Service) Get(ctx context.Context, owner, id string) (*tasks.Record, error) {
+	rec, err := s.owned(ctx, owner, id)
+	if err != nil {
+		return nil, err
 	}
-	return 0
+	s.fillQueuePositions(ctx, []*tasks.Record{rec})
+	return rec, nil
 }
 
-// Get returns the record of task id if owner owns it.
-func (s *Service) Get(ctx context.Context, owner, id string) (*tasks.Record, error) {
+// owned returns the record of task id if owner owns it.
+func (s *Service) owned(ctx context.Context, owner, id string) (*tasks.Record, error) {
 	rec, err := s.Snapshot(ctx, id)
 	if err != nil {
 		return nil, err
@@ -291,13 +323,15 @@ func (s *Service) Snapshot(ctx context.Context, id string) (*tasks.Record, error
 	return rec, nil
 }
 
-// List returns the recent tasks of owner, newest first.
+// List returns the recent tasks of owner, newest first, with the queue
+// positions of those that wait in their kind's queue.
 func (s *Service) List(ctx context.Context, owner string) ([]*tasks.Record, error) {
 	list, err := s.store.ListByOwner(ctx, owner, 0)
 	if err != nil {
 		s.log.ErrorContext(ctx, "list tasks", "err", err)
 		return nil, ErrUnavailable
 	}
+	s.fillQueuePositions(ctx, list)
 	return list, nil
 }
 
@@ -318,7 +352,7 @@ const (
 // Cancelling a cancelled task is not an error; a completed or failed one gives
 // ErrFinished.
 func (s *Service) Cancel(ctx context.Context, owner, id string) (*tasks.Record, CancelOutcome, error) {
-	if _, err := s.Get(ctx, owner, id); err != nil {
+	if _, err := s.owned(ctx, owner, id); err != nil {
 		return nil, 0, err
 	}
 	rec, err := s.store.CancelQueued(ctx, id, s.now(), func(seq int64) (*store.Publish, error) {
@@ -339,7 +373,7 @@ func (s *Service) Cancel(ctx context.Context, owner, id string) (*tasks.Record, 
 			return rec, Requested, nil
 		case errors.Is(err, store.ErrFinal):
 			// It finished in the meantime.
-			rec, gerr := s.Get(ctx, owner, id)
+			rec, gerr := s.owned(ctx, owner, id)
 			if gerr != nil {
 				return nil, 0, gerr
 			}
@@ -366,10 +400,11 @@ func (s *Service) encodeEvent(id, event string, payload any) (*store.Publish, er
 	return &store.Publish{Channel: m.Channel, Payload: m.Payload, Sharded: m.Sharded}, nil
 }
 
-// OpenResult returns the record and the result of task id of owner. The caller
-// closes the reader.
+// OpenResult returns the record and the result of task id of owner: the file
+// the worker stored, or the JSON value of a JSON result. The caller closes the
+// reader.
 func (s *Service) OpenResult(ctx context.Context, owner, id string) (*tasks.Record, io.ReadCloser, error) {
-	rec, err := s.Get(ctx, owner, id)
+	rec, err := s.owned(ctx, owner, id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -379,6 +414,10 @@ func (s *Service) OpenResult(ctx context.Context, owner, id string) (*tasks.Reco
 		return rec, nil, ErrNoResult
 	default:
 		return rec, nil, ErrNotReady
+	}
+	if rec.Result != nil && len(rec.Result.Value) > 0 {
+		// A JSON result lives in the record.
+		return rec, io.NopCloser(bytes.NewReader(rec.Result.Value)), nil
 	}
 	rc, err := s.store.OpenResult(ctx, id)
 	switch {

@@ -66,7 +66,7 @@ type Kind struct {
 
 // kindRefresh is how often a worker renews its kinds in the registry; its entry
 // there lasts three times as long.
-const kindRefresh = 10 * time.Second
+const kindRefresh = 2 * time.Second
 
 // Info describes a started worker.
 type Info struct {

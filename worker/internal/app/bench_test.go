@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/shared/tasks"
+	"github.com/taskwire/taskwire/worker/internal/runner"
 	"github.com/taskwire/taskwire/worker/internal/testenv"
 )
 
@@ -58,7 +59,10 @@ func startBench(b *testing.B, e *testenv.Env, conc int) (stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, Options{Config: c}) }()
+	info := tasks.KindInfo{Name: "export", ParamsSchema: []byte(`{"type":"object"}`)}
+	info.SchemaHash = info.Hash()
+	kinds := []Kind{{Info: info, Run: runner.Kind{Handler: NewExportHandler(e.Store, HandlerOptions{})}}}
+	go func() { done <- Run(ctx, Options{Config: c, Kinds: kinds}) }()
 	return func() {
 		cancel()
 		<-done

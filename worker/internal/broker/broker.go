@@ -940,20 +940,24 @@ func (b *Broker) promoteLoop(ctx context.Context) {
 	}
 }
 
-// promote moves every due message of the delayed set into the stream.
+// promote moves every due message of the delayed sets (this release's and the
+// previous one's) into the streams of their kinds.
 func (b *Broker) promote(ctx context.Context) error {
 	const batch = 100
-	for {
-		n, err := promoteScript.Run(ctx, b.rdb, []string{b.opts.Keys.Delayed(), b.opts.Keys.LegacyQueue()},
-			time.Now().UnixMilli(), batch, store.QueueField, b.opts.Keys.Queue("")).Int()
-		if err != nil {
-			return err
-		}
-		b.stats.promoted.Add(int64(n))
-		if n < batch {
-			return nil
+	for _, set := range []string{b.opts.Keys.Delayed(), b.opts.Keys.LegacyDelayed()} {
+		for {
+			n, err := promoteScript.Run(ctx, b.rdb, []string{set, b.opts.Keys.LegacyQueue()},
+				time.Now().UnixMilli(), batch, store.QueueField, b.opts.Keys.Queue("")).Int()
+			if err != nil {
+				return err
+			}
+			b.stats.promoted.Add(int64(n))
+			if n < batch {
+				break
+			}
 		}
 	}
+	return nil
 }
 
 // forgetIdleConsumers deletes consumers with nothing pending that have not been

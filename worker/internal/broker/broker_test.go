@@ -92,6 +92,11 @@ type consumer struct {
 
 func startConsumer(t *testing.T, addr string, name string, concurrency int, lease time.Duration, p *processor) *consumer {
 	t.Helper()
+	return startConsumerKinds(t, addr, name, concurrency, lease, p, []tasks.Kind{tasks.KindExport})
+}
+
+func startConsumerKinds(t *testing.T, addr string, name string, concurrency int, lease time.Duration, p *processor, kinds []tasks.Kind) *consumer {
+	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	c := &consumer{p: p, rejected: make(chan rejection, 100), lost: make(chan string, 100), done: make(chan struct{})}
 	var log *slog.Logger
@@ -105,8 +110,13 @@ func startConsumer(t *testing.T, addr string, name string, concurrency int, leas
 			return nil
 		},
 		LeaseLost: func(id string) { c.lost <- id },
+		Kinds:     kinds,
 	})
-	c.b.SetRegisteredTaskNames([]string{string(tasks.KindExport)})
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	c.b.SetRegisteredTaskNames(names)
 	p.b = c.b
 	go func() {
 		defer close(c.done)
@@ -447,4 +457,67 @@ func TestPublish(t *testing.T) {
 	if err := b.Publish(context.Background(), &bad); err == nil {
 		t.Fatal("published a signature without a task id")
 	}
+}
+
+// queueMessage adds a valid message of kind to stream and returns the task id.
+func queueMessage(t *testing.T, rdb *redis.Client, stream string, kind tasks.Kind) string {
+	t.Helper()
+	id := tasks.NewID()
+	m := &tasks.Message{ID: id, Kind: kind, Params: []byte(`{}`), Owner: "o", EnqueuedAt: time.Now()}
+	b, _ := m.Encode()
+	if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, Values: []any{store.QueueField, b}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestKindsHaveTheirOwnQueues(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := client(t, srv)
+	thumbs := newProcessor(nil)
+	reports := newProcessor(nil)
+	startConsumerKinds(t, srv.Addr, "thumbs", 2, 2*time.Second, thumbs, []tasks.Kind{"thumbnail", "resize"})
+	startConsumerKinds(t, srv.Addr, "reports", 1, 2*time.Second, reports, []tasks.Kind{"report"})
+
+	var thumbIDs, reportIDs []string
+	for range 5 {
+		thumbIDs = append(thumbIDs, queueMessage(t, rdb, keys.Queue("thumbnail"), "thumbnail"))
+		thumbIDs = append(thumbIDs, queueMessage(t, rdb, keys.Queue("resize"), "resize"))
+		reportIDs = append(reportIDs, queueMessage(t, rdb, keys.Queue("report"), "report"))
+	}
+	// Tasks queued by a server of the previous release, on its one stream, go to
+	// the workers of their kind.
+	thumbIDs = append(thumbIDs, queueMessage(t, rdb, keys.LegacyQueue(), "thumbnail"))
+	reportIDs = append(reportIDs, queueMessage(t, rdb, keys.LegacyQueue(), "report"))
+	testenv.Eventually(t, 10*time.Second, "every task processed", func() bool {
+		for _, id := range thumbIDs {
+			if thumbs.count(id) == 0 {
+				return false
+			}
+		}
+		for _, id := range reportIDs {
+			if reports.count(id) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range thumbIDs {
+		if reports.count(id) != 0 || thumbs.count(id) != 1 {
+			t.Fatalf("thumbnail task %s ran %d times here, %d times on the report worker", id, thumbs.count(id), reports.count(id))
+		}
+	}
+	for _, id := range reportIDs {
+		if thumbs.count(id) != 0 || reports.count(id) != 1 {
+			t.Fatalf("report task %s ran %d times on the report worker, %d on the other", id, reports.count(id), thumbs.count(id))
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "every stream empty", func() bool {
+		for _, k := range []string{keys.Queue("thumbnail"), keys.Queue("resize"), keys.Queue("report"), keys.LegacyQueue()} {
+			if n, _ := rdb.XLen(context.Background(), k).Result(); n != 0 {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -170,6 +170,7 @@ func (q *queueCollector) read(ctx context.Context) (queueState, error) {
 		groups[i] = pipe.XInfoGroups(ctx, stream)
 	}
 	zcard := pipe.ZCard(ctx, q.keys.Delayed())
+	zcardOld := pipe.ZCard(ctx, q.keys.LegacyDelayed())
 	_, _ = pipe.Exec(ctx) // errors are read per command below
 
 	var st queueState
@@ -177,6 +178,11 @@ func (q *queueCollector) read(ctx context.Context) (queueState, error) {
 	if st.delayed, err = zcard.Result(); err != nil {
 		return st, err
 	}
+	old, err := zcardOld.Result()
+	if err != nil {
+		return st, err
+	}
+	st.delayed += old
 	for i := range q.streams {
 		var one queueState
 		if one.length, err = xlens[i].Result(); err != nil {

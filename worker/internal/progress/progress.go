@@ -328,6 +328,11 @@ func (r *Reporter) finalProgress(ctx context.Context, rows int64) error {
 	if total <= 0 {
 		total = rows
 	}
+	if total <= 0 {
+		// The task never said how much work it had: task:completed alone says
+		// it is all done.
+		return nil
+	}
 	err := retry.Do(ctx, func(ctx context.Context) error {
 		err := r.progress(ctx, total, total, stage, true)
 		if err == nil {

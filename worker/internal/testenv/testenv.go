@@ -81,6 +81,26 @@ func (e *Env) Enqueue(id string, rows int) {
 	}
 }
 
+// SubmitKind creates the record of a task of kind with params (JSON) and queues
+// it, as the server does.
+func (e *Env) SubmitKind(kind, params string) string {
+	e.T.Helper()
+	rec := &tasks.Record{
+		ID: tasks.NewID(), Kind: tasks.Kind(kind), State: tasks.StateQueued, Owner: "tester",
+		MaxAttempts: 3, Params: []byte(params), CreatedAt: time.Now().UTC(),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Store.Create(ctx, rec); err != nil {
+		e.T.Fatalf("testenv: create: %v", err)
+	}
+	msg := &tasks.Message{ID: rec.ID, Kind: rec.Kind, Params: rec.Params, Owner: "tester", EnqueuedAt: time.Now().UTC()}
+	if err := e.Store.Enqueue(ctx, msg); err != nil {
+		e.T.Fatalf("testenv: enqueue: %v", err)
+	}
+	return rec.ID
+}
+
 func (e *Env) newRecord(rows int, mutate func(*tasks.Record)) *tasks.Record {
 	rec := &tasks.Record{
 		ID: tasks.NewID(), Kind: tasks.KindExport, State: tasks.StateQueued, Owner: "tester",
