@@ -40,6 +40,9 @@ describe("card text", () => {
     expect(progressText(task({ total: 0, rows: undefined }), "rows")).toBe("");
     const { totalParam: _t, ...rest } = exportKind;
     expect(unitOf(kindInfo({ ...rest, settings: { totalParam: "rows" } }))).toBe("rows");
+    // Not named: the param whose value is the total.
+    expect(unitOf(kindInfo(rest), task({ total: 6000 }))).toBe("rows");
+    expect(unitOf(kindInfo(rest), task({ total: 12 }))).toBe("");
   });
 
   it("shows the same number on the label as on the bar", () => {

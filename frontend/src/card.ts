@@ -55,9 +55,17 @@ export function subtitle(t: TaskView, k: KindInfo | undefined, now: number, loca
   return capitalize(parts.join(" · "));
 }
 
-/** unitOf is what done/total count: the total param's label ("rows"), or nothing. */
-export function unitOf(k: KindInfo | undefined): string {
-  const name = totalParamOf(k?.entry);
+/**
+ * unitOf is what done/total count: the total param's label ("rows"), or nothing.
+ * When the kind names no total param, an integer param of t whose value is its
+ * total is taken for it.
+ */
+export function unitOf(k: KindInfo | undefined, t?: TaskView): string {
+  let name = totalParamOf(k?.entry);
+  if (!name && k && t && t.total > 0 && typeof t.params === "object" && t.params !== null) {
+    const params = t.params as Record<string, unknown>;
+    name = k.spec.fields.find((f) => f.control === "integer" && params[f.name] === t.total)?.name;
+  }
   if (!name) return "";
   const f = k?.spec.fields.find((x) => x.name === name);
   return (f?.label ?? humanize(name)).toLowerCase();

@@ -635,7 +635,7 @@ export class View {
     const pct = t.state === "completed" ? 100 : t.percent;
     const shown = shownPercent(pct);
     setAttr(card.bar, "aria-valuenow", String(Math.floor(pct)));
-    const rowsText = progressText(t, unitOf(k));
+    const rowsText = progressText(t, unitOf(k, t));
     setAttr(card.bar, "aria-valuetext", [percentLabel(pct), rowsText].filter(Boolean).join(", "));
     const width = `${shown}%`;
     if (card.fill.style.width !== width) card.fill.style.width = width;
