@@ -22,6 +22,7 @@ build:
 	go build -o $(BIN)/taskwire-devredis ./devtools/cmd/taskwire-devredis
 	go build -o $(BIN)/taskwire-proxy ./devtools/cmd/taskwire-proxy
 	go build -o $(BIN)/primes ./worker/examples/primes
+	go build -o $(BIN)/taskwire-echo ./server/cmd/taskwire-echo
 
 run:
 	@scripts/run.sh

@@ -14,7 +14,7 @@ import { io } from 'socket.io-client';
 
 import { closeAll, closeAllAndWait, connect } from './lib/client.mjs';
 import { sum, waitMetrics } from './lib/metrics.mjs';
-import { startRedis } from './lib/redis.mjs';
+import { redisCommand, startRedis } from './lib/redis.mjs';
 import { Api, ack, startServer, startWorker, stopSystem, until, waitFinal } from './lib/taskwire.mjs';
 
 after(() => stopSystem());
@@ -185,12 +185,14 @@ describe('task creation limits, per identity, across replicas', () => {
   it('MAX_ACTIVE_TASKS: a task whose record expired no longer counts', async (t) => {
     t.after(() => stopSystem());
     const redis = await startRedis();
-    const server = await startServer({ redis, env: { TASK_CREATE_RATE: '0', MAX_ACTIVE_TASKS: '2', TASK_TTL: '3s' } });
+    const server = await startServer({ redis, env: { TASK_CREATE_RATE: '0', MAX_ACTIVE_TASKS: '2' } });
     const me = await Api.session(server.url);
     const ids = [await me.createExport(10), await me.createExport(10)];
     const res = await me.request('POST', '/api/v1/tasks', { body: { kind: 'export', params: { rows: 10 } } });
     assert.equal(res.status, 429, res.text);
-    // No worker: they stay queued until their records expire.
+    // No worker: they stay queued until their records expire (TASK_TTL is at
+    // least a minute: their expiry is brought forward).
+    for (const id of ids) assert.equal(await redisCommand(redis.port, ['PEXPIRE', `taskwire:task:${id}`, '1']), ':1');
     for (const id of ids) await until(async () => (await me.get(id)).status === 404, { what: `record ${id} to expire` });
     await me.createExport(10);
     await me.createExport(10);

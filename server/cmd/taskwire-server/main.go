@@ -77,19 +77,24 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 	st := store.New(rdb, &store.Options{Prefix: cfg.Prefix, TTL: cfg.TaskTTL})
 
 	mets := metrics.New(nil)
-	var sockets socketapi.Handlers
+	sockets := &socketapi.Handlers{}
 	var resync atomic.Pointer[realtime.Server] // set once rt is built
 	rt, err := realtime.New(ctx, realtime.Config{
-		Redis:             rdb,
-		Key:               cfg.SocketIOKey,
-		Sharded:           cfg.SocketIOAdapter == "sharded",
-		SubscriptionMode:  cfg.SocketIOSubscriptionMode,
-		Authenticate:      signer.Verify,
-		CookieName:        session.CookieName,
-		AllowedOrigins:    cfg.AllowedOrigins,
-		MaxHttpBufferSize: cfg.SocketIOMaxMessageBytes,
-		MaxConnections:    cfg.MaxConnections,
-		OnConnection:      func(s *socket.Socket, identity string) { sockets.Register(s, identity) },
+		Redis:                 rdb,
+		Key:                   cfg.SocketIOKey,
+		Sharded:               cfg.SocketIOAdapter == "sharded",
+		SubscriptionMode:      cfg.SocketIOSubscriptionMode,
+		Authenticate:          signer.Verify,
+		CookieName:            session.CookieName,
+		AllowedOrigins:        cfg.AllowedOrigins,
+		MaxHttpBufferSize:     cfg.SocketIOMaxMessageBytes,
+		MaxConnections:        cfg.MaxConnections,
+		MaxUnauthenticated:    cfg.MaxUnauthenticated,
+		ConnectTimeout:        cfg.ConnectTimeout,
+		MaxConnectionsPerIP:   cfg.MaxConnectionsPerIP,
+		TrustProxy:            cfg.TrustProxy,
+		MaxSocketsPerIdentity: cfg.MaxSocketsPerIdentity,
+		OnConnection:          func(s *socket.Socket, identity string) { sockets.Register(s, identity) },
 		// Events published while the adapter was not subscribed are lost for
 		// this server's sockets: send them the current state of their tasks.
 		OnResubscribe: func() {
@@ -111,7 +116,8 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 	tasks := taskctl.New(taskctl.Config{Store: st, Joiner: rt, Key: cfg.SocketIOKey, Sharded: cfg.SocketIOAdapter == "sharded",
 		MaxAttempts: cfg.MaxAttempts, Logger: log,
 		CreateRate: cfg.TaskCreateRate, CreateBurst: cfg.TaskCreateBurst, MaxActive: cfg.MaxActiveTasks})
-	sockets = socketapi.Handlers{Tasks: tasks, Logger: log}
+	*sockets = socketapi.Handlers{Tasks: tasks, Logger: log,
+		InFlight: cfg.EventsInFlight, Queued: cfg.EventsQueued, Workers: cfg.EventWorkers, OnFlood: mets.Flooded}
 
 	static := web.Handler()
 	if cfg.StaticDir != "" {
@@ -135,6 +141,7 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 		Metrics:        mets.Handler(),
 		Observer:       mets,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		BodyTimeout:    cfg.BodyReadTimeout,
 		AllowedOrigins: cfg.AllowedOrigins,
 		TrustProxy:     cfg.TrustProxy,
 		Logger:         log,

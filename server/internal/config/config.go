@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/taskwire/taskwire/shared/envconf"
 )
 
 // Config is the server configuration.
@@ -62,10 +64,41 @@ type Config struct {
 	// Socket.IO's maxHttpBufferSize; default 1000000). A larger websocket message
 	// closes its connection; a larger POST gets 413 and the client reconnects.
 	SocketIOMaxMessageBytes int64
-	// MaxConnections bounds the Socket.IO connections of this server
-	// (MAX_CONNECTIONS; default 0, no bound). Handshakes beyond it get 503 with
-	// Retry-After, so clients retry, through a balancer on another replica.
+	// MaxConnections bounds the authenticated Socket.IO connections of this
+	// server (MAX_CONNECTIONS; default 0, no bound). Handshakes beyond it get 503
+	// with Retry-After, so clients retry, through a balancer on another replica.
+	// Sessions that have not authenticated yet do not count: they have
+	// MaxUnauthenticated.
 	MaxConnections int
+	// MaxUnauthenticated bounds the engine.io sessions that have no
+	// authenticated socket yet (MAX_UNAUTHENTICATED_CONNECTIONS; default 1000,
+	// 0 = no bound). Each lasts at most ConnectTimeout.
+	MaxUnauthenticated int
+	// ConnectTimeout closes a session that has not connected an authenticated
+	// socket within it (SOCKETIO_CONNECT_TIMEOUT; default 3s, 100ms to 45s).
+	ConnectTimeout time.Duration
+	// MaxConnectionsPerIP bounds the sessions of one client address
+	// (MAX_CONNECTIONS_PER_IP; default 0, no bound). With TrustProxy the address
+	// is the last one of X-Forwarded-For (the one the proxy saw).
+	MaxConnectionsPerIP int
+	// MaxSocketsPerIdentity bounds the authenticated sockets of one identity on
+	// this server (MAX_SOCKETS_PER_IDENTITY; default 0, no bound).
+	MaxSocketsPerIdentity int
+	// EventsInFlight and EventsQueued bound the events of one socket handled at
+	// once and waiting (SOCKETIO_EVENTS_IN_FLIGHT, default 8;
+	// SOCKETIO_EVENTS_QUEUED, default 128); one more closes its connection.
+	EventsInFlight int
+	EventsQueued   int
+	// EventWorkers bounds the socket events of the whole server handled against
+	// Redis at once (SOCKETIO_EVENT_WORKERS, default 64).
+	EventWorkers int
+	// BodyReadTimeout bounds the time to read an HTTP request's body (API
+	// requests and polling POSTs; BODY_READ_TIMEOUT, default 30s). Long-polling
+	// GETs and websockets have no body and are not cut.
+	BodyReadTimeout time.Duration
+	// GoMemLimit is GOMEMLIMIT, the Go runtime's soft memory limit (read by
+	// the runtime; here only to be logged).
+	GoMemLimit string
 	// TaskCreateRate and TaskCreateBurst limit how fast one identity starts tasks,
 	// across all replicas (TASK_CREATE_RATE per second, default 10, 0 = no limit;
 	// TASK_CREATE_BURST at once, default 20). Beyond: 429 with Retry-After.
@@ -75,9 +108,10 @@ type Config struct {
 	// all replicas (MAX_ACTIVE_TASKS, default 20, 0 = no bound). Beyond: 429
 	// too_many_active_tasks.
 	MaxActiveTasks int
-	// TrustProxy believes the X-Forwarded-Proto header of requests (TRUST_PROXY,
-	// default false): set it behind a TLS-terminating proxy, so that session
-	// cookies are marked Secure.
+	// TrustProxy believes the X-Forwarded-Proto and X-Forwarded-For headers of
+	// requests (TRUST_PROXY, default false): set it behind a TLS-terminating
+	// proxy, so that session cookies are marked Secure and
+	// MAX_CONNECTIONS_PER_IP counts the clients' addresses, not the proxy's.
 	TrustProxy bool
 	// StaticDir, when set, serves the web app from this directory instead of the
 	// copy built into the binary (STATIC_DIR).
@@ -93,15 +127,19 @@ func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
 		HTTPAddr:        or(getenv("HTTP_ADDR"), ":8080"),
 		RedisURL:        or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
-		SocketIOKey:     or(getenv("SOCKETIO_KEY"), "socket.io"),
-		SocketIOAdapter: or(getenv("SOCKETIO_ADAPTER"), "classic"),
-		Prefix:          or(getenv("TASKWIRE_PREFIX"), "taskwire"),
 		StaticDir:       getenv("STATIC_DIR"),
 		PprofAddr:       getenv("PPROF_ADDR"),
-		TaskTTL:         24 * time.Hour,
+		GoMemLimit:      getenv("GOMEMLIMIT"),
 		MaxAttempts:     3,
 		ShutdownTimeout: 15 * time.Second,
 		MaxBodyBytes:    64 << 10,
+		ConnectTimeout:  3 * time.Second,
+		EventsInFlight:  8,
+		EventsQueued:    128,
+		EventWorkers:    64,
+		BodyReadTimeout: 30 * time.Second,
+
+		MaxUnauthenticated: 1000,
 
 		SocketIOMaxMessageBytes: 1_000_000,
 		TaskCreateRate:          10,
@@ -116,10 +154,22 @@ func Load(getenv func(string) string) (*Config, error) {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("HTTP_ADDR", "%q is not host:port (for example :8080)", c.HTTPAddr)
 	}
-	switch c.SocketIOAdapter {
-	case "classic", "sharded":
-	default:
-		bad("SOCKETIO_ADAPTER", "%q is not classic or sharded", c.SocketIOAdapter)
+	// The variables the workers read too: one parser, the same rules.
+	var err error
+	if c.SocketIOKey, err = envconf.SocketIOKey(getenv("SOCKETIO_KEY")); err != nil {
+		bad("SOCKETIO_KEY", "%v", err)
+	}
+	if c.SocketIOAdapter, err = envconf.SocketIOAdapter(getenv("SOCKETIO_ADAPTER")); err != nil {
+		bad("SOCKETIO_ADAPTER", "%v", err)
+	}
+	if c.Prefix, err = envconf.Prefix(getenv("TASKWIRE_PREFIX")); err != nil {
+		bad("TASKWIRE_PREFIX", "%v", err)
+	}
+	if c.TaskTTL, err = envconf.TaskTTL(getenv("TASK_TTL")); err != nil {
+		bad("TASK_TTL", "%v", err)
+	}
+	if c.LogLevel, err = envconf.LogLevel(getenv("LOG_LEVEL")); err != nil {
+		bad("LOG_LEVEL", "%v", err)
 	}
 	if s := getenv("SOCKETIO_SUBSCRIPTION_MODE"); s != "" {
 		switch {
@@ -150,11 +200,6 @@ func Load(getenv func(string) string) (*Config, error) {
 	} else {
 		c.SecretGenerated = true
 	}
-	if s := getenv("LOG_LEVEL"); s != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(s)); err != nil {
-			bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", s)
-		}
-	}
 	duration := func(name string, dst *time.Duration) {
 		if s := getenv(name); s != "" {
 			d, err := time.ParseDuration(s)
@@ -165,8 +210,16 @@ func Load(getenv func(string) string) (*Config, error) {
 			*dst = d
 		}
 	}
-	duration("TASK_TTL", &c.TaskTTL)
 	duration("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	bounded := func(name string, dst *time.Duration, lo, hi time.Duration) {
+		if d, err := envconf.Duration(getenv(name), *dst, lo, hi); err != nil {
+			bad(name, "%v", err)
+		} else {
+			*dst = d
+		}
+	}
+	bounded("SOCKETIO_CONNECT_TIMEOUT", &c.ConnectTimeout, 100*time.Millisecond, 45*time.Second)
+	bounded("BODY_READ_TIMEOUT", &c.BodyReadTimeout, 100*time.Millisecond, 10*time.Minute)
 	if s := getenv("TASK_MAX_ATTEMPTS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 100 {
@@ -202,6 +255,12 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 	intVar("MAX_CONNECTIONS", &c.MaxConnections, 0, 10_000_000)
+	intVar("MAX_UNAUTHENTICATED_CONNECTIONS", &c.MaxUnauthenticated, 0, 10_000_000)
+	intVar("MAX_CONNECTIONS_PER_IP", &c.MaxConnectionsPerIP, 0, 10_000_000)
+	intVar("MAX_SOCKETS_PER_IDENTITY", &c.MaxSocketsPerIdentity, 0, 10_000_000)
+	intVar("SOCKETIO_EVENTS_IN_FLIGHT", &c.EventsInFlight, 1, 1024)
+	intVar("SOCKETIO_EVENTS_QUEUED", &c.EventsQueued, 0, 100_000)
+	intVar("SOCKETIO_EVENT_WORKERS", &c.EventWorkers, 1, 100_000)
 	intVar("TASK_CREATE_BURST", &c.TaskCreateBurst, 1, 1_000_000)
 	intVar("MAX_ACTIVE_TASKS", &c.MaxActiveTasks, 0, 1_000_000)
 	if s := getenv("TASK_CREATE_RATE"); s != "" {
@@ -268,6 +327,15 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int64("maxBodyBytes", c.MaxBodyBytes),
 		slog.Int64("socketIOMaxMessageBytes", c.SocketIOMaxMessageBytes),
 		slog.Int("maxConnections", c.MaxConnections),
+		slog.Int("maxUnauthenticatedConnections", c.MaxUnauthenticated),
+		slog.String("socketIOConnectTimeout", c.ConnectTimeout.String()),
+		slog.Int("maxConnectionsPerIP", c.MaxConnectionsPerIP),
+		slog.Int("maxSocketsPerIdentity", c.MaxSocketsPerIdentity),
+		slog.Int("socketIOEventsInFlight", c.EventsInFlight),
+		slog.Int("socketIOEventsQueued", c.EventsQueued),
+		slog.Int("socketIOEventWorkers", c.EventWorkers),
+		slog.String("bodyReadTimeout", c.BodyReadTimeout.String()),
+		slog.String("goMemLimit", c.GoMemLimit),
 		slog.Float64("taskCreateRate", c.TaskCreateRate),
 		slog.Int("taskCreateBurst", c.TaskCreateBurst),
 		slog.Int("maxActiveTasks", c.MaxActiveTasks),

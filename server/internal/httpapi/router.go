@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,9 +41,14 @@ type Deps struct {
 	Observer Observer
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
+	// BodyTimeout bounds the time a client takes to send a request body, API
+	// requests and polling POSTs alike (default 30s); GETs are not bounded.
+	BodyTimeout time.Duration
 	// AllowedOrigins are the browser origins ("https://app.example.com") that may
 	// call the API cross-origin, with credentials (cookies); "*" allows any origin
-	// without credentials (bearer tokens only). Empty: same origin only. A
+	// without credentials (bearer tokens only; a cross-origin request's cookie
+	// is not believed), for every origin, listed or not, as on Socket.IO.
+	// Empty: same origin only. A
 	// request that changes something (not GET, HEAD or OPTIONS) from an origin that
 	// is neither the server's own nor allowed is refused with 403, so another site
 	// cannot act with the user's cookie.
@@ -80,6 +86,9 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if d.BodyTimeout <= 0 {
+		d.BodyTimeout = DefaultBodyTimeout
+	}
 	h := &handlers{Deps: d}
 
 	r := gin.New()
@@ -88,7 +97,7 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.Observer != nil {
 		r.Use(h.observe) // outermost: it sees the 500 that recover writes
 	}
-	r.Use(h.recover, h.accessLog, h.cors)
+	r.Use(h.recover, h.accessLog, h.bodyDeadline, noSniff, h.cors)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
@@ -102,7 +111,7 @@ func NewRouter(d Deps) *gin.Engine {
 		r.OPTIONS("/socket.io/*any", rt)
 	}
 
-	api := r.Group("/api/v1")
+	api := r.Group("/api/v1", requireJSON)
 	api.GET("/session", h.session)
 	api.GET("/kinds", h.listKinds)
 	authed := api.Group("", h.identify)
@@ -157,7 +166,7 @@ func (h *handlers) cors(c *gin.Context) {
 		return
 	}
 	hd := c.Writer.Header()
-	if listed {
+	if listed && !anyOrigin {
 		hd.Set("Access-Control-Allow-Origin", origin)
 		hd.Set("Access-Control-Allow-Credentials", "true")
 	} else {
@@ -172,6 +181,16 @@ func (h *handlers) cors(c *gin.Context) {
 	}
 	hd.Set("Access-Control-Expose-Headers", "Location, Retry-After, Content-Disposition")
 	c.Next()
+}
+
+// cookieBelieved reports whether the session cookie of r may identify its
+// caller: always, unless AllowedOrigins has "*" and r comes from a page of
+// another origin (any origin, without credentials). Without "*", other
+// origins are refused anything that changes something (cors), and cannot
+// read what they get.
+func (h *handlers) cookieBelieved(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	return origin == "" || sameOrigin(origin, r.Host) || !slices.Contains(h.AllowedOrigins, "*")
 }
 
 // sameOrigin reports whether origin names host (the request's Host header).

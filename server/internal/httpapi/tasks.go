@@ -72,6 +72,9 @@ func (h *handlers) isTLS(r *http.Request) bool {
 // identify resolves the caller's identity or answers 401.
 func (h *handlers) identify(c *gin.Context) {
 	token := tokenFrom(c.Request)
+	if !h.cookieBelieved(c.Request) && !strings.HasPrefix(c.GetHeader("Authorization"), "Bearer ") {
+		token = "" // a page of another site allowed only through "*": no credentials
+	}
 	if token == "" {
 		writeError(c, http.StatusUnauthorized, "unauthorized", "no session: call GET /api/v1/session and send the token as a cookie or an Authorization: Bearer header")
 		return
@@ -88,18 +91,16 @@ func (h *handlers) identify(c *gin.Context) {
 func identity(c *gin.Context) string { return c.GetString(identityKey) }
 
 func (h *handlers) createTask(c *gin.Context) {
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			writeError(c, http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)")
-			return
-		}
-	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			writeError(c, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body must not exceed %d bytes", h.MaxBodyBytes))
+			return
+		}
+		if isTimeout(err) {
+			c.Header("Connection", "close")
+			writeError(c, http.StatusRequestTimeout, "body_timeout", fmt.Sprintf("the body was not received within %s", h.BodyTimeout))
 			return
 		}
 		writeError(c, http.StatusBadRequest, "bad_request", "could not read the body: "+err.Error())

@@ -22,6 +22,10 @@ var (
 		"Sockets connected to the main namespace.")
 	descConnections = desc("socketio", "connections",
 		"Client connections (engine.io sessions) by their current transport.", "transport")
+	descUnauthenticated = desc("socketio", "unauthenticated_connections",
+		"Client connections (engine.io sessions) without an authenticated socket yet; each is closed after SOCKETIO_CONNECT_TIMEOUT.")
+	descOrphaned = desc("socketio", "sockets_without_connection",
+		"Sockets of the main namespace whose connection is closed: stays 0 unless sockets leak.")
 
 	descPublished = desc("adapter", "messages_published_total",
 		"Messages the Redis adapter published (broadcasts, room changes, requests, responses).")
@@ -50,13 +54,15 @@ var (
 		"Waits of a transport for the engine's listeners that gave up (stays 0 unless a request handler hangs).")
 	descReadPanics = desc("transport", "read_panics_total",
 		"Panics of the engine while handling a WebSocket message; each closed its connection.")
+	descProtocolFixes = desc("transport", "protocol_fixes_total",
+		"Protocol corrections of the transports that took effect, by correction (see the transport package).", "fix")
 )
 
 // Describe sends the descriptors of every metric of the collector.
 func (c *realtimeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSockets, descConnections, descPublished, descPublishErrors,
+	for _, d := range []*prometheus.Desc{descSockets, descConnections, descUnauthenticated, descOrphaned, descPublished, descPublishErrors,
 		descReceived, descRelayed, descRequests, descResponses, descIgnored, descMalformed, descOversized,
-		descPanics, descSubscriptions, descGateTimeouts, descReadPanics} {
+		descPanics, descSubscriptions, descGateTimeouts, descReadPanics, descProtocolFixes} {
 		ch <- d
 	}
 }
@@ -71,6 +77,8 @@ func (c *realtimeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}
 	gauge(descSockets, float64(st.Sockets))
+	gauge(descUnauthenticated, float64(st.Unauthenticated))
+	gauge(descOrphaned, float64(st.Orphaned))
 	// The usual transports are always there, so that dashboards see 0, not nothing.
 	for _, t := range []string{"polling", "websocket"} {
 		gauge(descConnections, float64(st.Transports[t]), t)
@@ -98,4 +106,15 @@ func (c *realtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSubscriptions, a.Subscriptions)
 	counter(descGateTimeouts, st.Transport.GateTimeouts)
 	counter(descReadPanics, st.Transport.ReadPanics)
+	tr := st.Transport
+	for _, f := range []struct {
+		label string
+		v     uint64
+	}{
+		{"empty_auth", tr.EmptyAuthConnects}, {"client_close_noop", tr.ClientCloseNoops},
+		{"closed_extra_upgrade", tr.ClosedExtraUpgrades}, {"poll_held_for_upgrade", tr.PollsHeldForUpgrade},
+		{"trimmed_error_data", tr.TrimmedErrorData}, {"closed_refused", tr.ClosedRefused},
+	} {
+		ch <- prometheus.MustNewConstMetric(descProtocolFixes, prometheus.CounterValue, float64(f.v), f.label)
+	}
 }

@@ -62,6 +62,7 @@ type Metrics struct {
 	upgrades      *prometheus.CounterVec
 	connects      prometheus.Counter
 	refused       *prometheus.CounterVec
+	floods        prometheus.Counter
 
 	// Per event name, resolved once: Sent runs once per event and socket.
 	sent  map[string]prometheus.Counter
@@ -111,8 +112,12 @@ func New(opts *Options) *Metrics {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "socketio", Name: "connect_errors_total",
-			Help: "Handshakes and sockets refused, by reason: unauthorized, shutting_down, origin.",
+			Help: "Handshakes and sockets refused, by reason: unauthorized, shutting_down, origin, server_full, unauthenticated_full, per_ip, per_identity.",
 		}, []string{"reason"}),
+		floods: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "socketio", Name: "flood_disconnects_total",
+			Help: "Sockets whose connection was closed for sending more events than they may have unanswered (SOCKETIO_EVENTS_IN_FLIGHT + SOCKETIO_EVENTS_QUEUED).",
+		}),
 		sent:  map[string]prometheus.Counter{},
 		delay: map[string]prometheus.Observer{},
 	}
@@ -130,7 +135,8 @@ func New(opts *Options) *Metrics {
 		m.sent[name] = sent.WithLabelValues(name)
 		m.delay[name] = delay.WithLabelValues(name)
 	}
-	for _, r := range []string{realtime.RefusedUnauthorized, realtime.RefusedShuttingDown, realtime.RefusedOrigin} {
+	for _, r := range []string{realtime.RefusedUnauthorized, realtime.RefusedShuttingDown, realtime.RefusedOrigin,
+		realtime.RefusedFull, realtime.RefusedUnauthenticatedFull, realtime.RefusedPerIP, realtime.RefusedPerIdentity} {
 		m.refused.WithLabelValues(r)
 	}
 	for _, t := range []string{"polling", "websocket"} {
@@ -138,7 +144,7 @@ func New(opts *Options) *Metrics {
 	}
 	m.upgrades.WithLabelValues("websocket")
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.tasksEnqueued, m.sessions, m.upgrades,
-		m.connects, m.refused, sent, delay)
+		m.connects, m.refused, m.floods, sent, delay)
 	if !o.NoRuntime {
 		m.reg.MustRegister(
 			collectors.NewGoCollector(),
@@ -197,6 +203,9 @@ func transportLabel(t string) string {
 
 // Connected counts a connected socket (realtime.Observer).
 func (m *Metrics) Connected() { m.connects.Inc() }
+
+// Flooded counts a socket closed for flooding (socketapi.Handlers.OnFlood).
+func (m *Metrics) Flooded() { m.floods.Inc() }
 
 // Refused counts a refused handshake or socket (realtime.Observer).
 func (m *Metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc() }

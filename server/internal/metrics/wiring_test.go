@@ -184,6 +184,10 @@ func TestServerWiring(t *testing.T) {
 	eventually(t, "the upgrade to be counted", func() bool {
 		return value(t, m, "taskwire_socketio_upgrades_total", "transport", "websocket") == 1
 	})
+	// The refused session closes right after its refusal.
+	eventually(t, "the refused session to close", func() bool {
+		return value(t, m, "taskwire_socketio_connections", "transport", "websocket") == 2
+	})
 	for _, c := range []struct {
 		name   string
 		labels []string
@@ -199,7 +203,7 @@ func TestServerWiring(t *testing.T) {
 		{"taskwire_socketio_connects_total", nil, 2},
 		{"taskwire_socketio_connect_errors_total", []string{"reason", "unauthorized"}, 1},
 		{"taskwire_socketio_sockets", nil, 2},
-		{"taskwire_socketio_connections", []string{"transport", "websocket"}, 3},
+		{"taskwire_socketio_connections", []string{"transport", "websocket"}, 2},
 		{"taskwire_socketio_connections", []string{"transport", "polling"}, 0},
 		{"taskwire_socketio_events_sent_total", []string{"event", "task:progress"}, 1},
 		{"taskwire_adapter_broadcasts_relayed_total", nil, 1},

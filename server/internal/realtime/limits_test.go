@@ -110,9 +110,10 @@ func TestMaxConnections(t *testing.T) {
 }
 
 // TestMaxConnectionsConcurrent: handshakes arriving at once never exceed the
-// bound together.
+// bound of sessions without an authenticated socket together (they do not
+// count under MaxConnections).
 func TestMaxConnectionsConcurrent(t *testing.T) {
-	r := newReplica(t, redistest.Start(t).Addr, func(c *realtime.Config) { c.MaxConnections = 5 })
+	r := newReplica(t, redistest.Start(t).Addr, func(c *realtime.Config) { c.MaxConnections = 2; c.MaxUnauthenticated = 5 })
 	var ok, full atomic.Int64
 	var wg sync.WaitGroup
 	for range 30 {
@@ -147,7 +148,7 @@ func TestMaxConnectionsConcurrent(t *testing.T) {
 // TestMaxConnectionsConcurrentWebSocket: websocket handshakes arriving at once
 // never exceed the bound together either.
 func TestMaxConnectionsConcurrentWebSocket(t *testing.T) {
-	r := newReplica(t, redistest.Start(t).Addr, func(c *realtime.Config) { c.MaxConnections = 5 })
+	r := newReplica(t, redistest.Start(t).Addr, func(c *realtime.Config) { c.MaxConnections = 2; c.MaxUnauthenticated = 5 })
 	var ok, full atomic.Int64
 	var wg sync.WaitGroup
 	for range 30 {

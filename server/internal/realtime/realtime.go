@@ -53,7 +53,10 @@ type Config struct {
 	// AllowedOrigins are the browser origins ("https://app.example.com") allowed
 	// besides the server's own: polling requests from them get CORS headers
 	// (with credentials), and handshakes from any other origin are refused with
-	// 403. "*" allows every origin. Empty (the default) means same-origin only: a
+	// 403. "*" allows every origin, without credentials (for every origin, as
+	// the API does): no origin is reflected, no Access-Control-Allow-Credentials
+	// is sent, and a cross-origin handshake must carry its token in auth (its
+	// cookie is not believed). Empty (the default) means same-origin only: a
 	// handshake whose Origin header names another host than the request's Host is
 	// refused; requests without an Origin header (non-browser clients) are
 	// allowed. Behind a proxy that rewrites Host, list the public origin.
@@ -68,6 +71,23 @@ type Config struct {
 	// Retry-After and counted as RefusedFull; the client's reconnection logic
 	// retries (through a balancer, likely on another replica).
 	MaxConnections int
+	// MaxUnauthenticated bounds the sessions without an authenticated socket
+	// (they do not count under MaxConnections); 0 means no bound. A handshake
+	// beyond it gets 503 (RefusedUnauthenticatedFull).
+	MaxUnauthenticated int
+	// ConnectTimeout closes a session that has not connected a socket within
+	// it (Socket.IO's connectTimeout); default 3s.
+	ConnectTimeout time.Duration
+	// MaxConnectionsPerIP bounds the sessions of one client address; 0 means
+	// no bound. A handshake beyond it gets 429 (RefusedPerIP).
+	MaxConnectionsPerIP int
+	// TrustProxy takes the client's address from the last X-Forwarded-For
+	// entry, for MaxConnectionsPerIP.
+	TrustProxy bool
+	// MaxSocketsPerIdentity bounds the authenticated sessions of one identity
+	// on this server; 0 means no bound. Beyond it a socket is refused with the
+	// connect_error "too many connections" (RefusedPerIdentity).
+	MaxSocketsPerIdentity int
 	// OnConnection, when set, is called for every authenticated socket before its
 	// connect reply is sent, so that event handlers registered on s in it see
 	// every event the client sends. It is the last to see the handshake's auth
@@ -128,6 +148,10 @@ type SocketData struct {
 // ErrUnauthorized is the connect_error message of a refused socket.
 const ErrUnauthorized = "unauthorized"
 
+// ErrTooManySockets is the connect_error message of a socket refused because
+// its identity has MaxSocketsPerIdentity connections.
+const ErrTooManySockets = "too many connections"
+
 // Server is the Socket.IO server.
 type Server struct {
 	cfg      Config
@@ -139,7 +163,7 @@ type Server struct {
 	closing  atomic.Bool // no new sessions (Drain)
 	shutdown atomic.Bool // Shutdown has begun
 	obs      Observer
-	conns    connLimit
+	sess     *sessions
 }
 
 // Stats describe the server for metrics.
@@ -153,6 +177,12 @@ type Stats struct {
 	Adapter redisadapter.Stats
 	// Transport are the transport layer's counters.
 	Transport transport.Stats
+	// Unauthenticated is the number of engine.io sessions without an
+	// authenticated socket (yet).
+	Unauthenticated int
+	// Orphaned is the number of sockets of the main namespace whose
+	// connection is closed: it stays 0 unless sockets leak.
+	Orphaned int
 }
 
 // New checks that Redis answers (within ctx) and builds the server.
@@ -168,6 +198,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 3 * time.Second
 	}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
@@ -195,7 +228,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realtime: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, adapters: adapters, obs: cfg.Observer}
+	s := &Server{cfg: cfg, log: cfg.Logger, adapters: adapters, obs: cfg.Observer, sess: newSessions()}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -206,18 +239,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	opts.SetAdapter(adapters)
 	opts.SetMaxHttpBufferSize(cfg.MaxHttpBufferSize)
 	opts.SetAllowRequest(s.allowRequest)
-	if len(cfg.AllowedOrigins) > 0 {
-		var origin any
-		if slices.Contains(cfg.AllowedOrigins, "*") {
-			origin = true // reflect any origin; "*" is not allowed with credentials
-		} else {
-			list := make([]any, len(cfg.AllowedOrigins))
-			for i, o := range cfg.AllowedOrigins {
-				list[i] = strings.TrimSuffix(o, "/")
-			}
-			origin = list
+	// A session that sends no CONNECT (or whose CONNECT is refused) is closed
+	// after this, instead of holding its place for Socket.IO's 45 s.
+	opts.SetConnectTimeout(cfg.ConnectTimeout)
+	switch {
+	case s.anyOrigin():
+		// Any origin, without credentials, as the API: "*", never a reflected
+		// origin with Access-Control-Allow-Credentials.
+		opts.SetCors(&types.Cors{Origin: "*", Credentials: false})
+	case len(cfg.AllowedOrigins) > 0:
+		list := make([]any, len(cfg.AllowedOrigins))
+		for i, o := range cfg.AllowedOrigins {
+			list[i] = strings.TrimSuffix(o, "/")
 		}
-		opts.SetCors(&types.Cors{Origin: origin, Credentials: true})
+		opts.SetCors(&types.Cors{Origin: list, Credentials: true})
 	}
 	s.io = socket.NewServer(nil, opts)
 	root, ok := s.io.Sockets().Adapter().(redisadapter.NamespaceAdapter)
@@ -231,9 +266,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Observer != nil {
 		s.observeSessions()
 	}
-	if cfg.MaxConnections > 0 {
-		s.countSessions()
-	}
+	s.trackSessions()
+	limited := cfg.MaxConnections > 0 || cfg.MaxUnauthenticated > 0 || cfg.MaxConnectionsPerIP > 0
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		newSession := transport.QueryOf(r.URL).Get("sid") == ""
 		if s.closing.Load() && newSession {
@@ -242,13 +276,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.refuse(w, r, `{"code":5,"message":"server shutting down"}`)
 			return
 		}
-		if newSession && r.Method == http.MethodGet && cfg.MaxConnections > 0 {
-			var res *reservation
-			var ok bool
-			if r, res, ok = s.admit(w, r); !ok {
+		if newSession && r.Method == http.MethodGet && limited {
+			e, reason := s.sess.admit(&s.cfg, clientIP(r, cfg.TrustProxy))
+			if e == nil {
+				s.obs.Refused(reason)
+				switch reason {
+				case RefusedPerIP:
+					s.refuseWith(w, r, http.StatusTooManyRequests, `{"code":5,"message":"too many connections from this address"}`)
+				case RefusedUnauthenticatedFull:
+					s.refuse(w, r, `{"code":5,"message":"server busy"}`)
+				default:
+					s.refuse(w, r, `{"code":5,"message":"server full"}`)
+				}
 				return
 			}
-			defer res.release()
+			r = withReservation(r, e)
+			defer s.sess.release(e)
 		}
 		if !newSession && r.Method == http.MethodPost {
 			s.servePost(engineHandler, w, r)
@@ -287,6 +330,25 @@ func (s *Server) allowRequest(ctx *types.HttpContext) error {
 	return errors.New("origin not allowed")
 }
 
+// anyOrigin reports whether AllowedOrigins has "*".
+func (s *Server) anyOrigin() bool { return slices.Contains(s.cfg.AllowedOrigins, "*") }
+
+// originListed reports whether origin is in AllowedOrigins by name (not only
+// through "*").
+func (s *Server) originListed(origin string) bool {
+	for _, o := range s.cfg.AllowedOrigins {
+		if o != "*" && strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameOriginHost(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
+}
+
 func (s *Server) originAllowed(origin, host string) bool {
 	if origin == "" {
 		return true // not a browser, or a same-origin GET
@@ -320,6 +382,16 @@ func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedErr
 	if err != nil || identity == "" {
 		s.obs.Refused(RefusedUnauthorized)
 		next(socket.NewExtendedError(ErrUnauthorized, nil))
+		return
+	}
+	switch s.sess.authenticate(&s.cfg, sock.Conn().Id(), identity) {
+	case RefusedFull:
+		s.obs.Refused(RefusedFull)
+		next(socket.NewExtendedError("server full", nil))
+		return
+	case RefusedPerIdentity:
+		s.obs.Refused(RefusedPerIdentity)
+		next(socket.NewExtendedError(ErrTooManySockets, nil))
 		return
 	}
 	if s.cfg.Observer != nil {
@@ -371,6 +443,24 @@ func (s *Server) observeSessions() {
 	})
 }
 
+// trackSessions keeps the server's account of its sessions (see sessions):
+// every new session, and every socket the main namespace adds.
+func (s *Server) trackSessions() {
+	_ = s.io.Engine().On("connection", func(args ...any) {
+		if c, ok := args[0].(engine.Socket); ok {
+			s.sess.opened(c, reservationOf(c))
+		}
+	})
+	_ = s.io.Sockets().On("connection", func(args ...any) {
+		sock, ok := args[0].(*socket.Socket)
+		if !ok {
+			return
+		}
+		_ = sock.On("disconnect", func(...any) { s.sess.disconnected(sock) })
+		s.sess.connected(sock)
+	})
+}
+
 type nopObserver struct{}
 
 func (nopObserver) SessionOpened(string)   {}
@@ -394,9 +484,17 @@ func (s *Server) token(h *socket.Handshake) string {
 	}
 	header := http.Header{}
 	for k, vs := range h.Headers {
-		if strings.EqualFold(k, "Cookie") {
+		switch {
+		case strings.EqualFold(k, "Cookie"):
 			header["Cookie"] = append(header["Cookie"], vs...)
+		case strings.EqualFold(k, "Origin"), strings.EqualFold(k, "Host"):
+			header[http.CanonicalHeaderKey(k)] = vs
 		}
+	}
+	// An origin allowed only through "*" gets no credentials: its cookie is
+	// not believed (a page of any site could otherwise act as the user).
+	if o := header.Get("Origin"); o != "" && !s.originListed(o) && !sameOriginHost(o, header.Get("Host")) {
+		return ""
 	}
 	c, err := (&http.Request{Header: header}).Cookie(s.cfg.CookieName)
 	if err != nil {
@@ -445,6 +543,14 @@ func (s *Server) Stats() Stats {
 		Adapter:    s.adapters.Stats(),
 		Transport:  transport.ReadStats(),
 	}
+	open, authed := s.sess.counts()
+	st.Unauthenticated = open - authed
+	s.io.Sockets().Sockets().Range(func(_ socket.SocketId, sock *socket.Socket) bool {
+		if sock.Conn().ReadyState() == "closed" {
+			st.Orphaned++
+		}
+		return true
+	})
 	s.io.Engine().Clients().Range(func(_ string, c engine.Socket) bool {
 		if t := c.Transport(); t != nil {
 			st.Transports[t.Name()]++

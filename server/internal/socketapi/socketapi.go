@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/zishang520/socket.io/v2/socket"
@@ -17,13 +18,64 @@ import (
 	"github.com/taskwire/taskwire/shared/tasks"
 )
 
-// requestTimeout bounds the work done for one socket event.
+// requestTimeout bounds the work done for one socket event, its wait for a
+// place in the server's pool included: every Redis call it makes ends by then.
 const requestTimeout = 5 * time.Second
 
+// Defaults of the bounds of Handlers.
+const (
+	// DefaultInFlight is the default of Handlers.InFlight.
+	DefaultInFlight = 8
+	// DefaultQueued is the default of Handlers.Queued: room for a client
+	// that follows every one of its recent tasks at once after a reconnection.
+	DefaultQueued = 128
+	// DefaultWorkers is the default of Handlers.Workers.
+	DefaultWorkers = 64
+)
+
 // Handlers registers the task events on every new socket.
+//
+// The work of the events is bounded: a socket has at most InFlight events
+// being handled and Queued more waiting, handled by at most InFlight
+// goroutines of its own (never one per event); one more closes its connection
+// (OnFlood). The handlers that call Redis take a place in a pool of Workers
+// shared by every socket of the server, so that a few busy sockets cannot
+// take every connection of the Redis pool from the rest of the server.
 type Handlers struct {
 	Tasks  *taskctl.Service
 	Logger *slog.Logger
+	// InFlight bounds the events of one socket handled at once; default
+	// DefaultInFlight.
+	InFlight int
+	// Queued bounds the events of one socket waiting for one of its InFlight
+	// places; default DefaultQueued.
+	Queued int
+	// Workers bounds the event handlers of the whole server that call Redis
+	// at once; default DefaultWorkers.
+	Workers int
+	// OnFlood, when set, is called for every socket closed for having more
+	// than InFlight+Queued events unanswered.
+	OnFlood func()
+
+	once sync.Once
+	pool chan struct{}
+}
+
+func (h *Handlers) init() {
+	h.once.Do(func() {
+		if h.InFlight <= 0 {
+			h.InFlight = DefaultInFlight
+		}
+		if h.Queued < 0 {
+			h.Queued = 0
+		} else if h.Queued == 0 {
+			h.Queued = DefaultQueued
+		}
+		if h.Workers <= 0 {
+			h.Workers = DefaultWorkers
+		}
+		h.pool = make(chan struct{}, h.Workers)
+	})
 }
 
 // Register attaches the event handlers to s, whose identity is identity. It has the
@@ -32,26 +84,42 @@ type Handlers struct {
 // It adds one catch-all listener rather than one per event: a listener per
 // event name costs a map entry and a list on every socket, for its whole life.
 func (h *Handlers) Register(s *socket.Socket, identity string) {
+	h.init()
+	q := &queue{h: h, s: s, identity: identity}
 	s.OnAny(func(args ...any) {
 		if len(args) == 0 {
 			return
 		}
-		var handle func(*socket.Socket, string, []any)
+		var j job
 		switch name, _ := args[0].(string); name {
 		case events.TaskSubscribe:
-			handle = h.subscribe
+			j = job{handle: h.subscribe, redis: true}
 		case events.TaskUnsubscribe:
-			handle = h.unsubscribe
+			j = job{handle: h.unsubscribe}
 		case events.TaskCancel:
-			handle = h.cancel
+			j = job{handle: h.cancel, redis: true}
 		default:
 			return
 		}
+		j.args = args[1:]
 		// Catch-all listeners run on the socket's reading path: the work
-		// (Redis round trips) goes on a goroutine of its own, as Socket.IO
-		// does for ordinary listeners.
-		go handle(s, identity, args[1:])
+		// (Redis round trips) goes to the socket's queue.
+		if !q.push(j) {
+			h.flood(s, identity)
+		}
 	})
+	_ = s.On("disconnect", func(...any) { q.close() })
+}
+
+// flood closes the connection of a socket that sent more events than it
+// may have unanswered.
+func (h *Handlers) flood(s *socket.Socket, identity string) {
+	h.logger().Warn("socket closed: too many events unanswered",
+		"socket", string(s.Id()), "identity", identity, "inFlight", h.InFlight, "queued", h.Queued)
+	if h.OnFlood != nil {
+		h.OnFlood()
+	}
+	s.Disconnect(true)
 }
 
 // Rooms is what Resync needs of the Socket.IO server (realtime.Server).
@@ -151,14 +219,12 @@ func reply(ack socket.Ack, v any) {
 	}
 }
 
-func (h *Handlers) subscribe(s *socket.Socket, identity string, args []any) {
+func (h *Handlers) subscribe(ctx context.Context, s *socket.Socket, identity string, args []any) {
 	id, ack, bad := request(args)
 	if bad != nil {
 		reply(ack, bad)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
 	if _, err := h.Tasks.Get(ctx, identity, id); err != nil {
 		reply(ack, serviceError(err))
 		return
@@ -179,7 +245,7 @@ func (h *Handlers) subscribe(s *socket.Socket, identity string, args []any) {
 	_ = s.Emit(events.TaskState, rec)
 }
 
-func (h *Handlers) unsubscribe(s *socket.Socket, _ string, args []any) {
+func (h *Handlers) unsubscribe(_ context.Context, s *socket.Socket, _ string, args []any) {
 	id, ack, bad := request(args)
 	if bad != nil {
 		reply(ack, bad)
@@ -189,14 +255,12 @@ func (h *Handlers) unsubscribe(s *socket.Socket, _ string, args []any) {
 	reply(ack, events.SubscribeRequest{TaskID: id})
 }
 
-func (h *Handlers) cancel(_ *socket.Socket, identity string, args []any) {
+func (h *Handlers) cancel(ctx context.Context, _ *socket.Socket, identity string, args []any) {
 	id, ack, bad := request(args)
 	if bad != nil {
 		reply(ack, bad)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-	defer cancel()
 	rec, _, err := h.Tasks.Cancel(ctx, identity, id)
 	if err != nil {
 		reply(ack, serviceError(err))

@@ -189,6 +189,51 @@ type kindCache struct {
 	readAt time.Time
 	byName map[string]*store.KindStatus
 	names  []string
+	flight *kindsRead // the read under way, if any
+}
+
+// kindsRead is one read of the registry that concurrent callers share.
+type kindsRead struct {
+	done chan struct{}
+	list []store.KindStatus
+	err  error
+}
+
+// readKinds reads the whole registry and fills the cache. Callers that come
+// while a read is under way wait for it instead of reading again, so a busy
+// server reads the registry once per TTL, not once per request that saw it
+// stale.
+func (s *Service) readKinds(ctx context.Context) ([]store.KindStatus, error) {
+	c := &s.kinds
+	c.mu.Lock()
+	if f := c.flight; f != nil {
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.list, f.err
+		case <-ctx.Done():
+			return nil, ErrUnavailable
+		}
+	}
+	f := &kindsRead{done: make(chan struct{})}
+	c.flight = f
+	c.mu.Unlock()
+
+	// The read is shared: it must not end with the request that started it.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	f.list, f.err = s.store.Kinds(rctx)
+	cancel()
+	if f.err != nil {
+		s.log.ErrorContext(ctx, "read kinds", "err", f.err)
+		f.err = ErrUnavailable
+	} else {
+		c.set(f.list, s.now())
+	}
+	c.mu.Lock()
+	c.flight = nil
+	c.mu.Unlock()
+	close(f.done)
+	return f.list, f.err
 }
 
 func (c *kindCache) set(list []store.KindStatus, now time.Time) {
@@ -229,12 +274,10 @@ func (s *Service) resolveKind(ctx context.Context, name string) (*store.KindStat
 		return ks, nil
 	}
 	if !fresh {
-		list, err := s.store.Kinds(ctx)
+		list, err := s.readKinds(ctx)
 		if err != nil {
-			s.log.ErrorContext(ctx, "read kinds", "err", err)
-			return nil, ErrUnavailable
+			return nil, err
 		}
-		s.kinds.set(list, now)
 		for i := range list {
 			if list[i].Name == name && len(list[i].Versions) > 0 {
 				return &list[i], nil

@@ -162,3 +162,33 @@ func TestKindsWhenRedisIsDown(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 }
+
+// TestConcurrentCreates creates tasks from many goroutines while the registry
+// cache is empty, then stale: every creation sees the kind.
+func TestConcurrentCreates(t *testing.T) {
+	svc, st, clk := newService(t, taskctl.Config{})
+	kindtest.RegisterExport(t, st)
+	ctx := context.Background()
+	for round := range 2 {
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := svc.Create(ctx, "o", []byte(`{"kind":"export","params":{"rows":2}}`)); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("round %d: %v", round, err)
+		}
+		clk.Add(2 * time.Second)
+	}
+	if n, err := st.Client().XLen(ctx, st.Keys().Queue(tasks.KindExport)).Result(); err != nil || n != 32 {
+		t.Fatalf("%d queued, %v", n, err)
+	}
+}

@@ -47,6 +47,14 @@
 // gate that never opens delays reading by that much and is counted (see
 // [Stats]), it never blocks a goroutine for good.
 //
+// Protocol conformance. Five behaviours of the sessions (some inherited from
+// the dependency's Socket.IO server) are corrected to match the Engine.IO v4
+// and Socket.IO v5 specs and the Node reference: an empty handshake auth for a
+// CONNECT without payload, NOOP for a poll pending when the client closes, the
+// close of a websocket opened for an upgraded session, a deterministic 400 for
+// polling after an upgrade, and refusals shaped and followed like Node's
+// (protocol.go).
+//
 // A panic of the engine's or Socket.IO's handlers while handling a message
 // closes that connection instead of the process, and is counted.
 //

@@ -73,11 +73,24 @@ type Stats struct {
 	// ReadPanics counts panics of the engine while handling a websocket
 	// message; each closed its connection instead of the process.
 	ReadPanics uint64
+	// The protocol corrections that took effect (see protocol.go):
+	// EmptyAuthConnects counts CONNECTs without a payload given "{}";
+	// ClientCloseNoops, GETs answered with NOOP because the client sent
+	// CLOSE; ClosedExtraUpgrades, websockets of an upgraded (or upgrading)
+	// session accepted and closed; PollsHeldForUpgrade, polling requests that
+	// waited for the reader of a websocket being probed; TrimmedErrorData,
+	// CONNECT_ERRORs written without "data":null; ClosedRefused, sessions
+	// closed after their last namespace was refused.
+	EmptyAuthConnects, ClientCloseNoops, ClosedExtraUpgrades uint64
+	PollsHeldForUpgrade, TrimmedErrorData, ClosedRefused     uint64
 }
 
 // ReadStats returns the package's counters.
 func ReadStats() Stats {
-	return Stats{GateTimeouts: gateTimeouts.Load(), ReadPanics: readPanics.Load()}
+	return Stats{GateTimeouts: gateTimeouts.Load(), ReadPanics: readPanics.Load(),
+		EmptyAuthConnects: emptyAuthConnects.Load(), ClientCloseNoops: clientCloseNoops.Load(),
+		ClosedExtraUpgrades: closedExtraUpgrades.Load(), PollsHeldForUpgrade: pollsHeldForUpgrade.Load(),
+		TrimmedErrorData: trimmedErrorData.Load(), ClosedRefused: closedRefused.Load()}
 }
 
 // Handler wraps the engine's handler (socket.Server.ServeHandler) so that the

@@ -40,6 +40,10 @@ type pollState struct {
 	waiting bool          // a GET waits for packets
 	wake    chan struct{} // tells it that there are some
 	posting bool          // a POST is being handled
+	// clientClosed: the client sent CLOSE, a waiting GET was answered with
+	// NOOP and no CLOSE is queued. closeAfterPoll: the session closes once a
+	// GET has taken the queue (see afterRefusal).
+	clientClosed, closeAfterPoll bool
 }
 
 func newPollState() *pollState { return &pollState{wake: make(chan struct{}, 1)} }
@@ -188,6 +192,7 @@ func (s *session) servePolling(w http.ResponseWriter, r *http.Request, q Query) 
 	if !ok {
 		return
 	}
+	s.settleProbe()
 	s.mu.Lock()
 	p := s.poll
 	s.mu.Unlock()
@@ -225,7 +230,7 @@ func (s *session) servePoll(w http.ResponseWriter, r *http.Request, ctx *types.H
 	}
 	// A wake-up may be left over from packets an earlier poll already took:
 	// wait until there is something to answer.
-	for len(p.queue) == 0 {
+	for len(p.queue) == 0 && !p.closeAfterPoll {
 		p.waiting = true
 		s.mu.Unlock()
 		select {
@@ -240,9 +245,17 @@ func (s *session) servePoll(w http.ResponseWriter, r *http.Request, ctx *types.H
 		s.mu.Lock()
 		p.waiting = false
 	}
+	end := p.closeAfterPoll
+	if end {
+		p.add(eioClose, nil)
+		p.clientClosed = true // CLOSE is in this payload already
+	}
 	body := p.payload()
 	s.mu.Unlock()
 	writePayload(s.srv, w, r, ctx, body, false)
+	if end {
+		s.Close(false)
+	}
 }
 
 // serveData handles a POST: every packet of its payload, then "ok".
@@ -349,6 +362,15 @@ func (s *session) serveWebSocketUpgrade(w http.ResponseWriter, r *http.Request) 
 	ok := s.poll != nil && s.probe == nil && s.state.Load() == stateOpen
 	s.mu.Unlock()
 	if !ok {
+		if fixesOn.Load() {
+			// Upgraded already, or probing another websocket: accepted, then
+			// closed, as the spec says (correction 3, see protocol.go).
+			if nc, err := upgradeConn(w, key, w.Header()); err == nil {
+				closedExtraUpgrades.Add(1)
+				newWSConn(nc, 0).close(closeNormal)
+			}
+			return
+		}
 		badRequest(w, engine.BAD_REQUEST)
 		return
 	}
@@ -365,6 +387,8 @@ func (s *session) serveWebSocketUpgrade(w http.ResponseWriter, r *http.Request) 
 	}
 	s.probe = up
 	s.mu.Unlock()
+	wake := s.wakeProbeWaiters
+	up.idle.Store(&wake)
 	timer := time.AfterFunc(s.srv.Opts().UpgradeTimeout(), func() { s.failProbe(up) })
 	up.startReading(func(text bool, data []byte) bool {
 		return s.onProbeMessage(up, timer, text, data)
@@ -429,6 +453,8 @@ func (s *session) onProbeMessage(up *wsConn, timer *time.Timer, text bool, data 
 		s.onPolling.Store(false)
 		s.tr.upgraded.Store(true)
 		s.mu.Unlock()
+		up.idle.Store(nil)
+		s.wakeProbeWaiters()
 		if s.has("upgrade") {
 			s.Emit("upgrade", s.tr)
 		}
@@ -447,5 +473,7 @@ func (s *session) failProbe(up *wsConn) {
 		s.probe = nil
 	}
 	s.mu.Unlock()
+	up.idle.Store(nil)
 	up.abort()
+	s.wakeProbeWaiters()
 }

@@ -168,6 +168,13 @@ func (c *wsConn) consume(b []byte, onMessage func(bool, []byte) bool) (cont bool
 // onReadable reads what has arrived on a polled connection and consumes it. It
 // reports whether the connection should be polled again.
 func (c *wsConn) onReadable(onMessage func(bool, []byte) bool, onEnd func(error)) bool {
+	c.busy.Store(true)
+	defer func() {
+		c.busy.Store(false)
+		if f := c.idle.Load(); f != nil {
+			(*f)()
+		}
+	}()
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
 // poller waits, on one goroutine, for data on every registered connection
@@ -187,4 +188,21 @@ func (c *wsConn) readNow(buf []byte) (int, error) {
 		return 0, errReadEOF
 	}
 	return n, nil
+}
+
+// unreadBytes is the number of bytes in the connection's receive buffer
+// (TIOCINQ), and whether it could be read.
+func (c *wsConn) unreadBytes() (int, bool) {
+	if c.rc == nil {
+		return 0, false
+	}
+	var n int32
+	var errno syscall.Errno
+	err := c.rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
+	})
+	if err != nil || errno != 0 {
+		return 0, false
+	}
+	return int(n), true
 }

@@ -58,6 +58,15 @@ type session struct {
 	poll      *pollState
 	probe     *wsConn
 	onPolling atomic.Bool // poll != nil, for lock-free readers
+	// probeWake, when set, is closed to wake the polling requests waiting
+	// for the probe's reader (see settleProbe).
+	probeWake chan struct{}
+
+	// The Socket.IO namespaces of the session: CONNECTs not yet answered,
+	// and namespaces connected (see afterRefusal).
+	sioPending, sioConnected atomic.Int32
+	// plain: the engine carries no Socket.IO (see PlainEngine).
+	plain bool
 
 	pingInterval, pingTimeout time.Duration
 	hbMu                      sync.Mutex
@@ -154,6 +163,7 @@ func newSession(eng engineServer, ctx *types.HttpContext, id, remote string) *se
 		pingInterval: opts.PingInterval(),
 		pingTimeout:  opts.PingTimeout(),
 	}
+	_, s.plain = plainEngines.Load(eng)
 	s.tr = &sessionTransport{Transport: baseTransport, s: s}
 	// Socket.IO reads the request when the client's CONNECT comes, right
 	// after: it gets this one, and later ones are made of the compact form.
@@ -355,6 +365,10 @@ func (s *session) onMessage(text bool, data []byte) bool {
 	body := data[1:]
 	switch data[0] {
 	case eioMessage:
+		if len(body) > 0 && !s.plain {
+			body = withEmptyAuth(body)
+			s.onClientPacket(body)
+		}
 		buf := types.NewStringBuffer(body)
 		s.emitPacket(packet.MESSAGE, buf)
 		s.Emit("data", buf)
@@ -366,7 +380,7 @@ func (s *session) onMessage(text bool, data []byte) bool {
 		s.onClose("transport error", errors.New("invalid heartbeat direction"))
 		return false
 	case eioClose:
-		s.onClose("transport close", nil)
+		s.clientClose()
 		return false
 	case eioUpgrade, eioNoop:
 	default:
@@ -441,7 +455,7 @@ func (s *session) onClose(reason string, err error) {
 		}
 		s.hbMu.Unlock()
 		s.mu.Lock()
-		if s.poll != nil {
+		if s.poll != nil && !s.poll.clientClosed {
 			s.poll.close()
 		}
 		if s.ws != nil {
@@ -529,12 +543,21 @@ func (s *session) Write(data io.Reader, _ *packet.Options, callback engine.SendC
 	switch d := data.(type) {
 	case *types.StringBuffer:
 		b := d.Bytes()
+		refused := false
 		if len(b) > 0 && (b[0] == '0' || b[0] == '4') {
 			// Socket.IO's answer to a CONNECT (CONNECT or CONNECT_ERROR): it
 			// has read the request.
 			s.reqCtx.Store(nil)
 		}
+		if len(b) > 0 && !s.plain {
+			if refused = s.onServerPacket(b); refused {
+				b = trimNullData(b)
+			}
+		}
 		_ = s.send(eioMessage, b)
+		if refused {
+			defer s.afterRefusal()
+		}
 	case *types.BytesBuffer:
 		_ = s.send(0, d.Bytes())
 	default:

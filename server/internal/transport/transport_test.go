@@ -42,6 +42,8 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	if !*unfixed {
 		transport.Install()
+	} else {
+		transport.SetFixes(false)
 	}
 	installed = transport.Installed()
 	// Fault injection for the upgrade path: between the creation of the upgrade

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -71,6 +72,10 @@ type wsConn struct {
 
 	// read side (one goroutine at a time)
 	rs *readState // between reads of a polled connection
+	// busy is set while a polled connection is being read (see unreadInput);
+	// idle, when set, is called after each such read.
+	busy atomic.Bool
+	idle atomic.Pointer[func()]
 	// polled is the connection's registration with the poller, told when the
 	// connection is closed (under wmu).
 	polled interface{ closed() }

@@ -625,6 +625,10 @@ func (b *Broker) newDelivery(stream string, m redis.XMessage, reclaimed bool) *d
 		d.bad = &tasks.ErrorInfo{Code: CodeMalformed, Message: fmt.Sprintf("queue entry %s has no %q field", m.ID, store.QueueField)}
 		return d
 	}
+	if msg, bad := oversized(m.ID, s); bad != nil {
+		d.msg, d.bad = msg, bad // not kept, not decoded
+		return d
+	}
 	d.raw = s
 	msg, err := tasks.DecodeMessage([]byte(s))
 	d.msg = msg

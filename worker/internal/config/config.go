@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/taskwire/taskwire/shared/envconf"
 )
 
 // Defaults of the settings.
@@ -119,7 +121,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	intVar(getenv, "WORKER_MAX_ATTEMPTS", &c.MaxAttempts, 1, 100, bad)
 	durationVar(getenv, "WORKER_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 0, time.Hour, bad)
 	durationVar(getenv, "WORKER_LEASE_TIMEOUT", &c.LeaseTimeout, 300*time.Millisecond, time.Hour, bad)
-	durationVar(getenv, "TASK_TTL", &c.TaskTTL, time.Minute, 365*24*time.Hour, bad)
+	// The variables the servers read too: one parser (shared/envconf), the
+	// same rules and bounds.
+	if d, err := envconf.TaskTTL(getenv("TASK_TTL")); err != nil {
+		bad("TASK_TTL", "%v", err)
+	} else {
+		c.TaskTTL = d
+	}
 	durationVar(getenv, "EXPORT_ROW_DELAY", &c.ExportRowDelay, 0, time.Second, bad)
 
 	if s := getenv("RESULT_MAX_BYTES"); s != "" {
@@ -138,28 +146,19 @@ func Load(getenv func(string) string) (*Config, error) {
 			c.ProgressMaxRate = f
 		}
 	}
-	if s := getenv("LOG_LEVEL"); s != "" {
-		switch strings.ToLower(strings.TrimSpace(s)) {
-		case "debug":
-			c.LogLevel = slog.LevelDebug
-		case "info":
-			c.LogLevel = slog.LevelInfo
-		case "warn", "warning":
-			c.LogLevel = slog.LevelWarn
-		case "error":
-			c.LogLevel = slog.LevelError
-		default:
-			bad("LOG_LEVEL", "%q is not one of debug, info, warn, error", s)
-		}
+	if l, err := envconf.LogLevel(getenv("LOG_LEVEL")); err != nil {
+		bad("LOG_LEVEL", "%v", err)
+	} else {
+		c.LogLevel = l
 	}
-	if strings.ContainsAny(c.SocketIOKey, "#*?[] \t\r\n") {
-		bad("SOCKETIO_KEY", "%q must not contain '#', glob characters or white space", c.SocketIOKey)
+	if _, err := envconf.SocketIOKey(c.SocketIOKey); err != nil {
+		bad("SOCKETIO_KEY", "%v", err)
 	}
-	if c.SocketIOAdapter != "classic" && c.SocketIOAdapter != "sharded" {
-		bad("SOCKETIO_ADAPTER", "%q is not classic or sharded", c.SocketIOAdapter)
+	if _, err := envconf.SocketIOAdapter(c.SocketIOAdapter); err != nil {
+		bad("SOCKETIO_ADAPTER", "%v", err)
 	}
-	if strings.ContainsAny(c.Prefix, "{}*?[] \t\r\n") {
-		bad("TASKWIRE_PREFIX", "%q must not contain braces, glob characters or white space", c.Prefix)
+	if _, err := envconf.Prefix(c.Prefix); err != nil {
+		bad("TASKWIRE_PREFIX", "%v", err)
 	}
 	switch strings.ToLower(c.MetricsAddr) {
 	case "off", "none", "-":
