@@ -52,20 +52,76 @@ export function taskIds(page) {
 }
 
 /**
- * startExport picks a size (10000, 100000, 1000000 or a custom count), presses
- * Export and returns the id of the task card that appears.
+ * fillParams picks kind in the start form and types params into its generated
+ * fields (a number or string into its input, a boolean into its checkbox, an enum
+ * value by its label).
  */
-export async function startExport(page, rows) {
+export async function fillParams(page, kind, params = {}) {
+  await page.locator(`input[name="kind"][value="${kind}"]`).check();
+  const form = page.locator(`.kind-form[data-kind="${kind}"]`);
+  await form.waitFor({ state: 'visible', timeout: 10_000 });
+  for (const [name, value] of Object.entries(params)) {
+    const field = form.locator(`.field[data-field="${name}"]`);
+    if (typeof value === 'boolean') await field.locator('input[type="checkbox"]').setChecked(value);
+    else if (await field.locator('input[type="radio"]').count()) await field.getByLabel(String(value), { exact: true }).check();
+    else if (await field.locator('select').count()) await field.locator('select').selectOption({ label: String(value) });
+    else await field.locator('input, textarea').fill(String(value));
+  }
+}
+
+/**
+ * startTask fills the start form of kind with params, presses Start and returns
+ * the id of the task card that appears.
+ */
+export async function startTask(page, kind, params = {}) {
   const before = await taskIds(page);
-  const preset = [10_000, 100_000, 1_000_000].includes(rows);
-  await page.locator(`input[name="size"][value="${preset ? rows : 'custom'}"]`).check();
-  if (!preset) await page.locator('#rows').fill(String(rows));
-  await page.getByRole('button', { name: 'Export', exact: true }).click();
-  const handle = await until(page, `a new task card after pressing Export (${rows} rows)`, (known) => {
+  await fillParams(page, kind, params);
+  await page.locator('#start').click();
+  const handle = await until(page, `a new task card after starting ${kind} ${JSON.stringify(params)}`, (known) => {
     const li = [...document.querySelectorAll('li.task')].find((l) => !known.includes(l.dataset.taskId));
     return li?.dataset.taskId;
   }, before);
   return handle.jsonValue();
+}
+
+/** startExport starts an export of rows rows from the form and returns its task id. */
+export function startExport(page, rows) {
+  return startTask(page, 'export', { rows });
+}
+
+/** waitKinds waits until the start form lists the kinds names. */
+export function waitKinds(page, names, timeoutMs = 20_000, extra) {
+  return until(page, `the kinds ${names.join(', ')} in the start form`, (want) => {
+    const have = [...document.querySelectorAll('input[name="kind"]')].map((i) => i.value);
+    return want.every((n) => have.includes(n));
+  }, names, timeoutMs, extra);
+}
+
+/**
+ * watchFill records, on every change of a task's percent label, the label and the
+ * bar's fill as a percentage of the bar's width, read at once; readFill returns them.
+ */
+export async function watchFill(page, id) {
+  await page.evaluate((i) => {
+    const li = document.querySelector(`li.task[data-task-id="${i}"]`);
+    const label = li?.querySelector('.task-percent');
+    const bar = li?.querySelector('[role="progressbar"]');
+    const fill = bar?.querySelector('.bar-fill');
+    if (!label || !bar || !fill) throw new Error('no bar for ' + i);
+    window.__fills ??= {};
+    const seen = (window.__fills[i] = []);
+    const read = () => {
+      const w = parseFloat(getComputedStyle(fill).width);
+      const total = bar.clientWidth;
+      seen.push({ label: label.textContent, fill: total > 0 ? (w / total) * 100 : NaN });
+    };
+    read();
+    new MutationObserver(read).observe(label, { childList: true, characterData: true, subtree: true });
+  }, id);
+}
+
+export function readFill(page, id) {
+  return page.evaluate((i) => window.__fills?.[i] ?? [], id);
 }
 
 /** card returns the locator of a task's card. */

@@ -21,11 +21,13 @@ export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /**
  * startStack starts Redis, one server and one worker. rowDelay slows exports down
  * (the worker's EXPORT_ROW_DELAY) so that reloads, cancels and restarts land
- * mid-task; resultMaxBytes (RESULT_MAX_BYTES) makes larger exports fail.
+ * mid-task; resultMaxBytes (RESULT_MAX_BYTES) makes larger exports fail;
+ * workerEnv adds variables of the worker (REPORT_PAGE_DELAY, TRAIN_EPOCH_DELAY...).
  *
- * @param {{t?: {after: (fn: () => any) => void}, rowDelay?: string, concurrency?: number, resultMaxBytes?: number}} opts
+ * @param {{t?: {after: (fn: () => any) => void}, rowDelay?: string, concurrency?: number, resultMaxBytes?: number,
+ *   workerEnv?: Record<string, string>}} opts
  */
-export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultMaxBytes } = {}) {
+export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultMaxBytes, workerEnv = {} } = {}) {
   const bins = await buildBinaries({ names: ['server', 'worker'] });
   for (const name of ['server', 'worker']) {
     if (!bins.paths[name]) throw new Error(`cannot run the web e2e tests: ${bins.missing[name]}`);
@@ -96,6 +98,7 @@ export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultM
       RESULT_MAX_BYTES: resultMaxBytes === undefined ? undefined : String(resultMaxBytes),
       METRICS_ADDR: 'off',
       LOG_LEVEL: 'info',
+      ...workerEnv,
     },
     t,
   });

@@ -1,7 +1,8 @@
 // The web app end to end: Debian's chromium (playwright-core) against the real
 // taskwire-server, taskwire-worker and redis-server, each its own process.
 //
-// Proves: Export moves a bar from 0 to 100% and gives a download link whose CSV has
+// Proves: an export started from the form built from its schema moves a bar from 0
+// to 100% and gives a download link whose CSV has
 // the right rows; several tasks run at once; a reload and a second tab pick up a
 // running task, which keeps moving; Cancel (from the keyboard) stops a task; a
 // failed task shows its error; killing the server shows "reconnecting", and after
@@ -14,10 +15,13 @@ import { after, before, describe, it } from 'node:test';
 
 import { killAll } from '../../e2e/lib/proc.mjs';
 import {
-  barValue, card, connStatus, describePage, nonDecreasing, readBar, startExport, taskIds, trackProblems,
-  until, waitConn, waitState, waitValue, watchBar,
+  barValue, card, connStatus, describePage, nonDecreasing, readBar, readFill, startExport, taskIds, trackProblems,
+  until, waitConn, waitKinds, waitState, waitValue, watchBar, watchFill,
 } from './app.mjs';
 import { launchBrowser, screenshot, startStack } from './stack.mjs';
+
+/** cancelButton is a task's Cancel button, shown or not. */
+const cancelButton = (page, id) => card(page, id).getByRole('button', { name: /^Cancel/, includeHidden: true });
 
 /** The worker's result limit: an export of 10,000 rows (about 600 kB) exceeds it. */
 const RESULT_MAX_BYTES = 400_000;
@@ -53,6 +57,7 @@ describe('web app', { timeout: 300_000 }, () => {
     page.on('websocket', (ws) => websockets.push(ws.url()));
     await page.goto(stack.base + '/');
     await waitConn(page, 'connected', 20_000, tails);
+    await waitKinds(page, ['export'], 20_000, tails);
   });
 
   after(async () => {
@@ -64,7 +69,17 @@ describe('web app', { timeout: 300_000 }, () => {
     const rows = 1500; // 3 s
     const id = await startExport(page, rows);
     await watchBar(page, id);
+    await watchFill(page, id);
     await waitState(page, id, 'completed', 60_000, tails);
+
+    // The fill is where its label says, at every change of the label (read in the
+    // same task as the change, so a lagging fill shows).
+    const fills = await readFill(page, id);
+    assert.ok(fills.length >= 3, `the label changed only ${fills.length} times`);
+    for (const f of fills) {
+      assert.ok(Math.abs(f.fill - parseFloat(f.label)) < 0.6, `the bar is filled to ${f.fill.toFixed(2)}% under the label ${f.label}`);
+    }
+    assert.equal(fills.at(-1).label, '100%');
 
     const seen = await readBar(page, id);
     assert.ok(nonDecreasing(seen), `the bar went backwards: ${seen}`);
@@ -82,9 +97,9 @@ describe('web app', { timeout: 300_000 }, () => {
     assert.equal(await bar.getAttribute('aria-valuemax'), '100');
     assert.match(await c.innerText(), /1,500 of 1,500 rows/);
 
-    const link = c.getByRole('link', { name: /Download CSV/ });
-    const text = await link.innerText();
-    assert.match(text, /Download CSV · \d+(\.\d)? kB/, `link text ${JSON.stringify(text)}`);
+    const link = c.getByRole('link', { name: /^Download .*\.csv/ });
+    const text = await c.locator('.result-info').innerText();
+    assert.match(text, /^CSV · \d+(\.\d)? kB · 1,500 rows$/, `result info ${JSON.stringify(text)}`);
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 15_000 }), link.click()]);
     const file = await download.path();
     const csv = fs.readFileSync(file, 'utf8');
@@ -158,7 +173,7 @@ describe('web app', { timeout: 300_000 }, () => {
 
     await waitState(page, id, 'cancelled', 10_000, tails);
     assert.match(await card(page, id).innerText(), /Cancelled/);
-    assert.ok(await card(page, id).locator('button').isHidden(), 'Cancel is still offered');
+    assert.ok(await cancelButton(page, id).isHidden(), 'Cancel is still offered');
     const rec = await (await page.request.get(`${stack.base}/api/v1/tasks/${id}`)).json();
     assert.equal(rec.state, 'cancelled');
     assert.ok(rec.done < rec.total, `it ran to the end (${rec.done}/${rec.total}) instead of stopping`);
@@ -167,14 +182,14 @@ describe('web app', { timeout: 300_000 }, () => {
   });
 
   it('shows why an export failed', async () => {
-    const id = await startExport(page, 10_000); // the 10k preset, over the worker's limit
+    const id = await startExport(page, 10_000); // over the worker's limit
     await waitState(page, id, 'failed', 60_000, tails);
     const c = card(page, id);
     const alert = c.getByRole('alert');
-    assert.match(await alert.innerText(), new RegExp(`larger than the limit of ${RESULT_MAX_BYTES} bytes`));
+    assert.match(await alert.innerText(), /larger than the (result size )?limit/);
     assert.equal(await c.locator('.badge').innerText(), 'Failed');
     assert.equal(await c.getByRole('link', { name: /Download/ }).count(), 0, 'a failed export offers a download');
-    assert.ok(await c.locator('button').isHidden(), 'a failed export can still be cancelled');
+    assert.ok(await cancelButton(page, id).isHidden(), 'a failed export can still be cancelled');
     const rec = await (await page.request.get(`${stack.base}/api/v1/tasks/${id}`)).json();
     assert.equal(rec.error.code, 'result_too_large');
   });
@@ -192,7 +207,7 @@ describe('web app', { timeout: 300_000 }, () => {
     await waitState(page, id, 'completed', 60_000, tails);
     assert.equal(await barValue(page, id), 100);
     assert.ok(during < 100, 'the task was already done when the server went away');
-    assert.ok(await card(page, id).getByRole('link', { name: /Download CSV/ }).isVisible());
+    assert.ok(await card(page, id).getByRole('link', { name: /^Download .*\.csv/ }).isVisible());
     assert.equal(await connStatus(page), 'connected');
     assert.ok(!(await page.locator('#paused').isVisible()));
     await screenshot(page, 'finished.png');
@@ -211,12 +226,13 @@ describe('web app', { timeout: 300_000 }, () => {
       now: b.getAttribute('aria-valuenow'),
       min: b.getAttribute('aria-valuemin'),
       max: b.getAttribute('aria-valuemax'),
-      name: document.getElementById(b.getAttribute('aria-labelledby') ?? '')?.textContent ?? '',
+      name: (b.getAttribute('aria-labelledby') ?? '').split(' ').map((i) => document.getElementById(i)?.textContent ?? '').join(' '),
     })));
     assert.ok(bars.length >= 6);
     for (const b of bars) {
       assert.ok(/^\d+$/.test(b.now ?? '') && b.min === '0' && b.max === '100', `bar ${JSON.stringify(b)}`);
-      assert.match(b.name, /^Export of [\d,]+ rows$/);
+      // The kind's title, then what tells the cards apart: start time and params.
+      assert.match(b.name, /^\S.* Started \d\d:\d\d:\d\d · rows [\d,]+$/);
     }
     await screenshot(small, 'finished-360.png');
     assert.deepEqual(problems3, []);

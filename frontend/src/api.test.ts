@@ -68,4 +68,33 @@ describe("Api", () => {
     expect(skewFromDate("nonsense", now)).toBeUndefined();
     expect(skewFromDate(null, now)).toBeUndefined();
   });
+
+  it("keeps every detail of an invalid_params answer", async () => {
+    const body = {
+      error: {
+        code: "invalid_params",
+        message: "2 problems",
+        details: [{ field: "params.countries", message: "maximum: got 99, want 50" }, { field: "params.title" }, "junk"],
+      },
+    };
+    vi.stubGlobal("fetch", fakeFetch([json(400, body)]).fetch);
+    const err = await new Api().createTask("report", { countries: 99 }, undefined).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "invalid_params", details: [{ field: "params.countries", message: "maximum: got 99, want 50" }] });
+  });
+
+  it("lists kinds, and stands in the export kind for a server without the endpoint", async () => {
+    const kinds = [{ name: "train", title: "Model training", paramsSchema: { type: "object" }, workers: 0 }];
+    vi.stubGlobal("fetch", fakeFetch([json(200, { kinds }), json(404, { error: { code: "not_found", message: "no" } })]).fetch);
+    const api = new Api();
+    expect(await api.listKinds()).toEqual(kinds);
+    const legacy = await api.listKinds();
+    expect(legacy.map((k) => k.name)).toEqual(["export"]);
+  });
+
+  it("fetches a stream from an index", async () => {
+    const f = fakeFetch([json(200, { stream: "metrics", from: 5, count: 7, items: [1, 2] })]);
+    vi.stubGlobal("fetch", f.fetch);
+    expect(await new Api().getStream("t/1", "metrics", 5)).toEqual({ stream: "metrics", from: 5, count: 7, items: [1, 2] });
+    expect(f.calls[0]?.url).toBe("/api/v1/tasks/t%2F1/streams/metrics?from=5");
+  });
 });

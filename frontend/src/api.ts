@@ -1,12 +1,13 @@
 // The HTTP API under /api/v1. The session is an HttpOnly cookie set by
 // GET /api/v1/session, so no request here carries a token.
 
-import type { TaskErrorInfo, TaskExportParams, TaskKind, TaskRecord, TaskState } from "./generated/contract";
+import { MaxExportRows, MinExportRows, type TaskErrorInfo, type TaskRecord, type TaskState } from "./generated/contract";
 
 /** CreateTaskRequest is the body of POST /api/v1/tasks. */
 export interface CreateTaskRequest {
-  kind: TaskKind;
-  params: TaskExportParams;
+  /** Any kind the workers registered (GET /api/v1/kinds). */
+  kind: string;
+  params: Record<string, unknown>;
   /** A socket of this identity that must follow the task from its first event. */
   socketId?: string;
 }
@@ -17,16 +18,87 @@ export interface CreatedTask {
   state: TaskState;
 }
 
+/** KindSettings are a kind's settings as GET /api/v1/kinds reports them. */
+export interface KindSettings {
+  maxAttempts?: number;
+  timeoutSeconds?: number;
+  resultMaxBytes?: number;
+  progressRate?: number;
+  totalParam?: string;
+}
+
+/** KindEntry is one kind of GET /api/v1/kinds. */
+export interface KindEntry {
+  name: string;
+  title?: string;
+  description?: string;
+  paramsSchema: unknown;
+  schemaHash?: string;
+  /** Live workers serving the kind's current version. */
+  workers: number;
+  settings?: KindSettings;
+  totalParam?: string;
+  versions?: Array<{ schemaHash: string; workers: number; lastSeen?: string }>;
+  /** Several versions have live workers. */
+  conflict?: boolean;
+}
+
+/** StreamPage is the answer of GET /api/v1/tasks/<id>/streams/<name>?from=N. */
+export interface StreamPage {
+  stream: string;
+  /** Index of items[0]: above the asked from when older items are gone. */
+  from: number;
+  count: number;
+  items: unknown[];
+}
+
+/**
+ * legacyKinds stands in for GET /api/v1/kinds on a server that predates it (404):
+ * such a server runs exports only.
+ */
+export const legacyKinds: KindEntry[] = [
+  {
+    name: "export",
+    title: "CSV export",
+    description: "Generate a CSV file of orders.",
+    paramsSchema: {
+      type: "object",
+      properties: {
+        rows: { type: "integer", minimum: MinExportRows, maximum: MaxExportRows, description: "Data rows of the CSV file." },
+      },
+      required: ["rows"],
+      additionalProperties: false,
+    },
+    workers: 1,
+    totalParam: "rows",
+  },
+];
+
+/** ErrorDetail is one entry of an error's details (invalid_params: one per field). */
+export interface ErrorDetail {
+  field: string;
+  message: string;
+}
+
 /** ApiError is a failed request, with the server's stable code when it sent one. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details: ErrorDetail[] = [],
   ) {
     super(message);
     this.name = "ApiError";
   }
+}
+
+function detailsOf(v: unknown): ErrorDetail[] {
+  if (!Array.isArray(v)) return [];
+  return v
+    .filter((d): d is { field?: unknown; message?: unknown } => typeof d === "object" && d !== null)
+    .map((d) => ({ field: typeof d.field === "string" ? d.field : "", message: typeof d.message === "string" ? d.message : "" }))
+    .filter((d) => d.message !== "");
 }
 
 /**
@@ -65,11 +137,43 @@ export class Api {
     return (await this.request("GET", "/tasks/" + encodeURIComponent(id))) as TaskRecord;
   }
 
-  /** createExport starts an export of rows rows. */
-  async createExport(rows: number, socketId: string | undefined): Promise<CreatedTask> {
-    const req: CreateTaskRequest = { kind: "export", params: { rows } };
+  /** listKinds returns the kinds the workers serve (or served), by name. */
+  async listKinds(): Promise<KindEntry[]> {
+    let body: { kinds?: KindEntry[] | null };
+    try {
+      body = (await this.request("GET", "/kinds")) as { kinds?: KindEntry[] | null };
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return legacyKinds;
+      throw err;
+    }
+    const kinds = Array.isArray(body?.kinds) ? body.kinds : [];
+    return kinds.filter((k) => typeof k?.name === "string" && k.name !== "");
+  }
+
+  /** createTask starts a task of kind with params. */
+  async createTask(kind: string, params: Record<string, unknown>, socketId: string | undefined): Promise<CreatedTask> {
+    const req: CreateTaskRequest = { kind, params };
     if (socketId) req.socketId = socketId;
     return (await this.request("POST", "/tasks", req)) as CreatedTask;
+  }
+
+  /** createExport starts an export of rows rows. */
+  createExport(rows: number, socketId: string | undefined): Promise<CreatedTask> {
+    return this.createTask("export", { rows }, socketId);
+  }
+
+  /** getStream returns the items of a task's stream from index from on. */
+  async getStream(id: string, stream: string, from: number): Promise<StreamPage> {
+    const body = (await this.request(
+      "GET",
+      `/tasks/${encodeURIComponent(id)}/streams/${encodeURIComponent(stream)}?from=${Math.max(0, Math.floor(from))}`,
+    )) as Partial<StreamPage> | undefined;
+    return {
+      stream: typeof body?.stream === "string" ? body.stream : stream,
+      from: typeof body?.from === "number" ? body.from : from,
+      count: typeof body?.count === "number" ? body.count : 0,
+      items: Array.isArray(body?.items) ? body.items : [],
+    };
   }
 
   /** cancelTask asks to cancel a task and returns its record after the request. */
@@ -106,11 +210,12 @@ export class Api {
       }
     }
     if (!res.ok) {
-      const err = (data as { error?: Partial<TaskErrorInfo> } | undefined)?.error;
+      const err = (data as { error?: Partial<TaskErrorInfo> & { details?: unknown } } | undefined)?.error;
       throw new ApiError(
         res.status,
         err?.code ?? "http_" + res.status,
         err?.message ?? `The server answered ${res.status} ${res.statusText}.`.replace(/ \./, "."),
+        detailsOf(err?.details),
       );
     }
     return data;

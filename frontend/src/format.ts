@@ -31,12 +31,20 @@ export function formatClock(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
-/** formatPercent writes a percentage without misleading precision: 0, 0.4, 12, 99, 100. */
+/**
+ * shownPercent is the number a progress label and its bar's fill both show, without
+ * misleading precision: 0, 0.4, 12, 99, 100 (never 100 before the task is done).
+ */
+export function shownPercent(p: number): number {
+  if (!Number.isFinite(p) || p <= 0) return 0;
+  if (p >= 100) return 100;
+  if (p < 1) return Math.max(0.1, Math.floor(p * 10) / 10);
+  return Math.min(99, Math.floor(p));
+}
+
+/** formatPercent writes shownPercent: "0.4%", "12%", "100%". */
 export function formatPercent(p: number): string {
-  if (p >= 100) return "100%";
-  if (p > 0 && p < 1) return `${p.toFixed(1)}%`;
-  // Never show 100% before the task is done.
-  return `${Math.min(99, Math.floor(p))}%`;
+  return `${shownPercent(p)}%`;
 }
 
 /** RowsResult is the outcome of parsing the custom row count. */

@@ -35,6 +35,9 @@ class Backend {
   readonly subscribed: string[] = [];
   created = 0;
   sessions = 0;
+  /** Items of each stream, by "taskId/stream". */
+  readonly streams = new Map<string, unknown[]>();
+  readonly streamFetches: string[] = [];
   /** refuse makes the connection middleware refuse this many handshakes. */
   refuse = 0;
 
@@ -87,7 +90,13 @@ class Backend {
         return r;
       },
       cancelTask: async (id) => this.records.get(id)!,
-      createExport: async (rows, socketId): Promise<CreatedTask> => {
+      getStream: async (id, stream, from) => {
+        this.streamFetches.push(`${id}/${stream}?from=${from}`);
+        const items = this.streams.get(id + "/" + stream) ?? [];
+        return { stream, from, count: items.length, items: items.slice(from) };
+      },
+      createTask: async (_kind, params, socketId): Promise<CreatedTask> => {
+        const rows = Number(params["rows"]);
         const id = "new" + ++this.created;
         this.records.set(id, rec(id, { state: "queued", seq: 0, percent: 0, done: 0, total: rows, params: { rows } }));
         // Like the server: the socket joins the room before the task can emit, and
@@ -248,5 +257,45 @@ describe("Live", () => {
     backend.dropConnections();
     backend.records.delete("gone"); // expired while we were away
     await h.until(() => h!.store.get("gone") === undefined, "the task to be forgotten");
+  });
+
+  it("on load, fetches the streams the record counts; a chunk past the end fetches the gap", async () => {
+    const items = Array.from({ length: 30 }, (_, i) => ({ epoch: i + 1, loss: 1 / (i + 1) }));
+    backend.streams.set("a/metrics", items.slice(0, 20));
+    backend.records.set("a", rec("a", { kind: "export", attempts: 1, streams: { metrics: 20 } }));
+    h = new Harness(backend, url);
+    await h.live.start();
+    await h.until(() => h!.store.streamCount("a", "metrics") === 20, "the 20 items the record counts");
+    expect(backend.streamFetches[0]).toBe("a/metrics?from=0");
+    await h.until(() => backend.subscribed.includes("a"), "subscribe");
+
+    // The next chunk arrives; then one is lost and the one after it leaves a gap.
+    backend.streams.set("a/metrics", items.slice(0, 30));
+    backend.emit("task:stream", { taskId: "a", seq: 10, attempt: 1, stream: "metrics", offset: 20, items: items.slice(20, 25) }, {});
+    await h.until(() => h!.store.streamCount("a", "metrics") === 25, "the live chunk");
+    backend.emit("task:stream", { taskId: "a", seq: 12, attempt: 1, stream: "metrics", offset: 28, items: items.slice(28, 30) }, {});
+    await h.until(() => h!.store.streamCount("a", "metrics") === 30, "the gap fetched");
+    expect(backend.streamFetches).toContain("a/metrics?from=25");
+    expect(h.store.get("a")?.streams["metrics"]?.items).toEqual(items);
+  });
+
+  it("lists the kinds", async () => {
+    h = new Harness(backend, url);
+    const kinds = [{ name: "train", paramsSchema: {}, workers: 1 }];
+    const api = backend.api();
+    const seen: string[][] = [];
+    const live = new Live(h.store, { ...api, listKinds: async () => kinds }, {
+      tasks: () => undefined,
+      conn: () => undefined,
+      kinds: (k) => seen.push(k.map((x) => x.name)),
+    }, url);
+    try {
+      await live.start();
+      await h.until(() => seen.length > 0, "the kinds");
+      expect(seen[0]).toEqual(["train"]);
+      expect(live.kinds).toEqual(kinds);
+    } finally {
+      live.stop();
+    }
   });
 });

@@ -8,13 +8,17 @@
 // - after creating a task: subscribe too (the POST's socketId may name a socket that
 //   has just reconnected under another id, and the snapshot fills static fields);
 // - a task that has said nothing for a while is subscribed again, because pub/sub is
-//   at-most-once and the snapshot is what makes the final state reliable.
+//   at-most-once and the snapshot is what makes the final state reliable;
+// - streams: a chunk past what the page holds, or a record whose `streams` counts
+//   say more than it holds (a reload, a resubscribe), makes it fetch the missing
+//   items over HTTP; one fetch at a time per stream, repeated until nothing is missing.
 
 import { io, type Socket } from "socket.io-client";
-import { ApiError, type Api } from "./api";
+import { ApiError, type Api, type KindEntry } from "./api";
 
 /** TaskApi is the part of Api that Live uses. */
-export type TaskApi = Pick<Api, "session" | "listTasks" | "getTask" | "createExport" | "cancelTask">;
+export type TaskApi = Pick<Api, "session" | "listTasks" | "getTask" | "createTask" | "cancelTask" | "getStream"> &
+  Partial<Pick<Api, "listKinds">>;
 import { connStatus, initialConn, reduceConn, type ConnEvent, type ConnState } from "./connection";
 import { Events, type ClientToServerEvents, type ServerToClientEvents, type TaskRecord } from "./generated/contract";
 import { isPayload, isRecord, type TaskStore } from "./state";
@@ -25,12 +29,20 @@ export interface Hooks {
   tasks(id?: string): void;
   /** conn says the connection state changed. */
   conn(s: ConnState): void;
+  /** kinds says the list of kinds changed. */
+  kinds?(kinds: KindEntry[], error?: string): void;
+  /** cleared says the set of cleared tasks changed (to remember it). */
+  cleared?(ids: string[]): void;
 }
 
 /** How long a request over the socket may take. */
 const ackTimeoutMs = 8000;
 /** An unfinished task silent for this long is subscribed again. */
 const quietMs = 15000;
+/** A queued task is asked again this often, for its place in the queue. */
+const queuedQuietMs = 5000;
+/** A stream fetch that brought nothing is not repeated for this long. */
+const stalledMs = 10000;
 
 export class Live {
   readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -40,6 +52,10 @@ export class Live {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private retries = 0;
   private watchdog: ReturnType<typeof setInterval> | undefined;
+  private readonly fetching = new Set<string>();
+  private readonly stalled = new Map<string, number>();
+  /** The kinds as last listed. */
+  kinds: KindEntry[] = [];
 
   constructor(
     private readonly store: TaskStore,
@@ -101,7 +117,21 @@ export class Live {
     m.on("reconnect_failed", () => this.dispatch({ type: "reconnect_failed" }));
 
     s.on(Events.TaskProgress, (p) => this.event(p, () => this.store.applyProgress(p, Date.now())));
-    s.on(Events.TaskCompleted, (p) => this.event(p, () => this.store.applyCompleted(p, Date.now())));
+    s.on(Events.TaskStage, (p) => this.event(p, () => this.store.applyStage(p, Date.now())));
+    s.on(Events.TaskMetadata, (p) => this.event(p, () => this.store.applyMetadata(p, Date.now())));
+    s.on(Events.TaskStream, (p) => {
+      this.event(p, () => this.store.applyStream(p, Date.now()));
+      if (isPayload(p)) this.fillGaps(p.taskId);
+    });
+    s.on(Events.TaskCompleted, (p) => {
+      this.event(p, () => this.store.applyCompleted(p, Date.now()));
+      // An event without the result's details (a worker of the previous release):
+      // the record has its file name and type.
+      const r = isPayload(p) ? this.store.get(p.taskId)?.result : undefined;
+      if (isPayload(p) && r && (r.filename === undefined || r.contentType === undefined)) {
+        this.api.getTask(p.taskId).then((rec) => this.snapshot(rec), () => undefined);
+      }
+    });
     s.on(Events.TaskFailed, (p) => this.event(p, () => this.store.applyFailed(p, Date.now())));
     s.on(Events.TaskCancelled, (p) => this.event(p, () => this.store.applyCancelled(p, Date.now())));
     s.on(Events.TaskState, (r) => {
@@ -133,6 +163,46 @@ export class Live {
 
   private snapshot(r: TaskRecord): void {
     if (this.store.applySnapshot(r, Date.now())) this.hooks.tasks(r.taskId);
+    this.fillGaps(r.taskId);
+  }
+
+  /** fillGaps fetches what the page lacks of the task's streams. */
+  fillGaps(id: string): void {
+    for (const g of this.store.missing(id)) {
+      const key = id + "\n" + g.stream;
+      if (this.fetching.has(key)) continue;
+      const stalledAt = this.stalled.get(key);
+      if (stalledAt !== undefined && Date.now() - stalledAt < stalledMs) continue;
+      this.fetching.add(key);
+      void this.fetchGap(id, g.stream, g.attempt, g.from).finally(() => this.fetching.delete(key));
+    }
+  }
+
+  private async fetchGap(id: string, stream: string, attempt: number, from: number): Promise<void> {
+    const key = id + "\n" + stream;
+    // Bounded: every round either brings items or stops.
+    for (let round = 0; round < 100; round++) {
+      let page;
+      try {
+        page = await this.api.getStream(id, stream, from);
+      } catch (err) {
+        console.warn("taskwire: could not fetch stream", stream, "of", id, err);
+        this.stalled.set(key, Date.now());
+        return;
+      }
+      if (this.store.applyFetched(id, stream, attempt, page.from, page.items, Date.now())) this.hooks.tasks(id);
+      const next = this.store.missing(id).find((g) => g.stream === stream);
+      if (!next || next.attempt !== attempt) {
+        this.stalled.delete(key);
+        return;
+      }
+      if (page.items.length === 0) {
+        // The record said more than the stream has (yet): ask again later.
+        this.stalled.set(key, Date.now());
+        return;
+      }
+      from = next.from;
+    }
   }
 
   private retryLater(renewSession: boolean): void {
@@ -154,6 +224,7 @@ export class Live {
   async start(): Promise<void> {
     await this.api.session();
     this.socket.connect();
+    void this.refreshKinds();
     await this.refreshList();
     this.watchdog = setInterval(() => this.checkQuiet(), 5000);
   }
@@ -176,14 +247,52 @@ export class Live {
     }
     const now = Date.now();
     let changed = false;
+    const ids: string[] = [];
     for (const r of list) {
-      if (isRecord(r)) changed = this.store.applySnapshot(r, now) || changed;
+      if (!isRecord(r)) continue;
+      ids.push(r.taskId);
+      changed = this.store.applySnapshot(r, now) || changed;
     }
     if (changed) this.hooks.tasks();
+    for (const id of ids) this.fillGaps(id);
+    // Cleared tasks the server no longer lists cannot come back: forget their ids.
+    if (this.store.forgetClearedExcept(ids)) this.hooks.cleared?.(this.store.clearedIds());
+  }
+
+  private kindsInFlight: Promise<void> | undefined;
+
+  /** refreshKinds applies GET /api/v1/kinds (one request at a time). */
+  refreshKinds(): Promise<void> {
+    this.kindsInFlight ??= this.loadKinds().finally(() => (this.kindsInFlight = undefined));
+    return this.kindsInFlight;
+  }
+
+  private async loadKinds(): Promise<void> {
+    if (!this.api.listKinds) return;
+    try {
+      const kinds = await this.api.listKinds();
+      this.kinds = kinds;
+      this.hooks.kinds?.(kinds);
+    } catch (err) {
+      console.warn("taskwire: could not list kinds", err);
+      this.hooks.kinds?.(this.kinds, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /** clear hides finished tasks for good (every finished one without ids). */
+  clear(ids?: string[]): number {
+    let n = 0;
+    for (const id of ids ?? this.store.finished()) if (this.store.clear(id)) n++;
+    if (n > 0) {
+      this.hooks.cleared?.(this.store.clearedIds());
+      this.hooks.tasks();
+    }
+    return n;
   }
 
   /** resync lists the tasks and follows every unfinished one. */
   async resync(): Promise<void> {
+    void this.refreshKinds();
     await this.refreshList();
     if (!this.socket.connected) return;
     for (const id of this.store.unfinished()) this.subscribe(id, true);
@@ -215,18 +324,29 @@ export class Live {
     const now = Date.now();
     for (const id of this.store.unfinished()) {
       const t = this.store.get(id);
-      if (t && now - t.updatedAt >= quietMs) this.subscribe(id);
+      if (!t) continue;
+      const quiet = t.state === "queued" ? queuedQuietMs : quietMs;
+      if (now - t.updatedAt >= quiet && now - (this.lastSubscribe.get(id) ?? 0) >= quiet) this.subscribe(id, true);
+      this.fillGaps(id);
     }
   }
 
-  /** startExport creates an export task and follows it; it returns the task id. */
-  async startExport(rows: number): Promise<string> {
+  /**
+   * startTask creates a task of kind and follows it; it returns the task id. total
+   * is the amount of work the params announce (the kind's total param), if any.
+   */
+  async startTask(kind: string, params: Record<string, unknown>, total?: number): Promise<string> {
     const socketId = this.socket.connected ? this.socket.id : undefined;
-    const created = await this.api.createExport(rows, socketId);
-    this.store.accepted(created.id, "export", rows, Date.now());
+    const created = await this.api.createTask(kind, params, socketId);
+    this.store.accepted(created.id, kind, params, Date.now(), total);
     this.hooks.tasks(created.id);
     this.subscribe(created.id, true);
     return created.id;
+  }
+
+  /** startExport creates an export of rows rows. */
+  startExport(rows: number): Promise<string> {
+    return this.startTask("export", { rows }, rows);
   }
 
   /** cancel asks the server to cancel a task and applies the answer. */

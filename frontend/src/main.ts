@@ -1,11 +1,35 @@
-// The taskwire web app: start exports, watch them live, download the results.
+// The taskwire web app: start tasks of any kind the workers serve, watch them live,
+// get their results.
 
 import { Api } from "./api";
 import { Live } from "./live";
 import { TaskStore } from "./state";
 import { View } from "./view";
 
-const store = new TaskStore();
+/** Where the ids of cleared tasks are remembered, so a reload does not bring them back. */
+const clearedKey = "taskwire.cleared";
+/** The most cleared ids remembered (the server lists fewer tasks than that). */
+const maxCleared = 1000;
+
+function loadCleared(): string[] {
+  try {
+    const v: unknown = JSON.parse(localStorage.getItem(clearedKey) ?? "[]");
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveCleared(ids: string[]): void {
+  try {
+    if (ids.length === 0) localStorage.removeItem(clearedKey);
+    else localStorage.setItem(clearedKey, JSON.stringify(ids.slice(-maxCleared)));
+  } catch {
+    // Storage is full or disabled: clearing still works until the next reload.
+  }
+}
+
+const store = new TaskStore(loadCleared());
 const api = new Api();
 
 let frame = 0;
@@ -20,18 +44,32 @@ function schedule(): void {
 const live = new Live(store, api, {
   tasks: schedule,
   conn: (s) => view.renderConn(s),
+  kinds: (kinds, error) => view.renderKinds(kinds, error),
+  cleared: saveCleared,
 });
 
 const view = new View(
   store,
   {
-    exportRows: async (rows) => {
-      await live.startExport(rows);
+    start: async (kind, params, total) => {
+      await live.startTask(kind, params, total);
     },
     cancel: (id) => live.cancel(id),
+    clear: (ids) => {
+      live.clear(ids);
+      view.render(Date.now());
+    },
+    reloadKinds: () => void live.refreshKinds(),
   },
   () => api.skewMs,
 );
+
+// Another tab cleared tasks: hide them here too.
+window.addEventListener("storage", (e) => {
+  if (e.key !== clearedKey) return;
+  const ids = loadCleared().filter((id) => !store.isCleared(id));
+  if (ids.length > 0) live.clear(ids);
+});
 
 view.renderConn(live.connState);
 view.render(Date.now());

@@ -217,3 +217,90 @@ describe("guards for what arrives over the wire", () => {
     expect(isRecord({ error: { code: "not_found", message: "no such task" } })).toBe(false);
   });
 });
+
+describe("TaskStore: stages, metadata, streams and attempts", () => {
+  const base = { taskId: "t1" };
+
+  it("applies stage and metadata events by seq", () => {
+    const s = new TaskStore();
+    s.applySnapshot(record({ stage: "query", stageMessage: "Reading orders" }), T0);
+    expect(s.get("t1")).toMatchObject({ stage: "query", stageMessage: "Reading orders" });
+    expect(s.applyStage({ ...base, seq: 4, attempt: 1, stage: "render", message: "Drawing page 1" }, T0)).toBe(true);
+    expect(s.applyMetadata({ ...base, seq: 5, attempt: 1, metadata: { pages: 3, rows: 24000 } }, T0)).toBe(true);
+    expect(s.applyMetadata({ ...base, seq: 5, attempt: 1, metadata: { pages: 99 } }, T0)).toBe(false);
+    expect(s.get("t1")).toMatchObject({ stage: "render", stageMessage: "Drawing page 1", metadata: { pages: 3, rows: 24000 } });
+    // A progress event of another stage without a message does not keep the old message.
+    s.applyProgress(progress(6, 70, { stage: "store" }), T0);
+    expect(s.get("t1")).toMatchObject({ stage: "store", stageMessage: "" });
+  });
+
+  it("merges stream chunks by offset and lists the gaps", () => {
+    const s = new TaskStore();
+    s.applySnapshot(record({ seq: 3, streams: { metrics: 2 } }), T0);
+    expect(s.missing("t1")).toEqual([{ taskId: "t1", stream: "metrics", from: 0, attempt: 1 }]);
+    expect(s.applyFetched("t1", "metrics", 1, 0, [{ epoch: 1 }, { epoch: 2 }], T0)).toBe(true);
+    expect(s.missing("t1")).toEqual([]);
+    s.applyStream({ ...base, seq: 4, attempt: 1, stream: "metrics", offset: 2, items: [{ epoch: 3 }] }, T0);
+    s.applyStream({ ...base, seq: 5, attempt: 1, stream: "metrics", offset: 2, items: [{ epoch: 3 }, { epoch: 4 }] }, T0);
+    expect(s.streamCount("t1", "metrics")).toBe(4);
+    // A chunk past the end: a gap to fetch.
+    s.applyStream({ ...base, seq: 6, attempt: 1, stream: "metrics", offset: 9, items: [{ epoch: 10 }] }, T0);
+    expect(s.streamCount("t1", "metrics")).toBe(4);
+    expect(s.missing("t1")).toEqual([{ taskId: "t1", stream: "metrics", from: 4, attempt: 1 }]);
+    // A stale chunk (seq not newer) is dropped, as every event.
+    expect(s.applyStream({ ...base, seq: 6, attempt: 1, stream: "log", offset: 0, items: ["x"] }, T0)).toBe(false);
+  });
+
+  it("a higher attempt resets streams and metadata; a fetch for the old attempt is dropped", () => {
+    const s = new TaskStore();
+    s.applySnapshot(record({ seq: 3, attempts: 1, metadata: { rows: 5 }, streams: { log: 1 } }), T0);
+    s.applyFetched("t1", "log", 1, 0, ["line 1"], T0);
+    s.applyProgress(progress(10, 0, { stage: "started", attempt: 2 }), T0);
+    expect(s.get("t1")).toMatchObject({ attempt: 2, attempts: 2, metadata: undefined, streams: {} });
+    expect(s.applyFetched("t1", "log", 1, 0, ["line 1"], T0)).toBe(false);
+    expect(s.get("t1")?.streams).toEqual({});
+    s.applyStream({ ...base, seq: 11, attempt: 2, stream: "log", offset: 0, items: ["again"] }, T0);
+    expect(s.get("t1")?.streams["log"]?.items).toEqual(["again"]);
+    // A snapshot of the old attempt says nothing of the new one's streams.
+    s.applySnapshot(record({ seq: 9, attempts: 1, streams: { log: 7 } }), T0);
+    expect(s.missing("t1")).toEqual([]);
+  });
+
+  it("keeps the result's type, name and JSON value", () => {
+    const s = new TaskStore();
+    s.applyCompleted(
+      completed(7, {
+        rows: 0,
+        bytes: 120,
+        result: { url: "/r", rows: 0, bytes: 120, contentType: "application/json", filename: "model.json", value: { w: [1, 2] } },
+      }),
+      T0,
+    );
+    expect(s.get("t1")?.result).toEqual({ url: "/r", rows: 0, bytes: 120, contentType: "application/json", filename: "model.json", value: { w: [1, 2] } });
+  });
+
+  it("takes the place in the queue from any snapshot of a queued task", () => {
+    const s = new TaskStore();
+    s.applySnapshot(record({ state: "queued", seq: 0, queuePosition: 3, noLiveWorker: true }), T0);
+    expect(s.get("t1")).toMatchObject({ queuePosition: 3, noLiveWorker: true });
+    s.applySnapshot(record({ state: "queued", seq: 0, queuePosition: 1 }), T0 + 1);
+    expect(s.get("t1")?.queuePosition).toBe(1);
+    s.applyProgress(progress(1, 1), T0 + 2);
+    expect(s.get("t1")?.queuePosition).toBeUndefined();
+  });
+
+  it("clears finished tasks for good", () => {
+    const s = new TaskStore(["old"]);
+    expect(s.applySnapshot(record({ taskId: "old", state: "completed", seq: 9 }), T0)).toBe(false);
+    expect(s.get("old")).toBeUndefined();
+    s.applySnapshot(record({ taskId: "run" }), T0);
+    s.applySnapshot(record({ taskId: "done", state: "failed", seq: 8 }), T0);
+    expect(s.clear("run")).toBe(false);
+    expect(s.clear("done")).toBe(true);
+    expect(s.applyFailed({ taskId: "done", seq: 20, error: { code: "x", message: "y" } }, T0)).toBe(false);
+    expect(s.get("done")).toBeUndefined();
+    expect(s.clearedIds().sort()).toEqual(["done", "old"]);
+    expect(s.forgetClearedExcept(["done"])).toBe(true);
+    expect(s.clearedIds()).toEqual(["done"]);
+  });
+});

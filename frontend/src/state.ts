@@ -6,17 +6,26 @@
 // than the one it holds and drops the rest. A snapshot that is not newer still fills
 // the fields events never carry (kind, createdAt, the requested rows...), because the
 // events of a task this tab created can arrive before its first snapshot.
+//
+// Attempts: every event says which attempt published it. One of a higher attempt
+// than held starts the task over, so the streams and metadata of older attempts are
+// dropped. Stream chunks are merged by offset (see streams.ts); what is missing is
+// listed by missing() for the page to fetch.
 
 import type {
   Cancelled,
   Completed,
   Failed,
+  Metadata,
   Progress,
+  Stage,
+  Stream,
   TaskErrorInfo,
-  TaskKind,
   TaskRecord,
+  TaskResult,
   TaskState,
 } from "./generated/contract";
+import { held, maxHeldItems, mergeChunk, mergeFetched, missingFrom, newStream, noteKnown, type StreamView } from "./streams";
 
 /** What the page knows of a task's result. */
 export interface ResultView {
@@ -24,13 +33,34 @@ export interface ResultView {
   rows: number;
   bytes: number;
   filename: string | undefined;
+  contentType: string | undefined;
+  /** The value of a JSON result ("value" in hasValue when there is one). */
+  value?: unknown;
+}
+
+function resultView(r: TaskResult | undefined, url?: string, rows?: number, bytes?: number): ResultView | undefined {
+  if (!r && url === undefined) return undefined;
+  const v: ResultView = {
+    url: r?.url || url || "",
+    rows: r?.rows ?? rows ?? 0,
+    bytes: r?.bytes ?? bytes ?? 0,
+    filename: r?.filename || undefined,
+    contentType: r?.contentType || undefined,
+  };
+  if (r && "value" in r && r.value !== undefined) v.value = r.value;
+  return v;
+}
+
+/** isJsonResult reports whether a result is a JSON value rather than a file. */
+export function isJsonResult(r: ResultView): boolean {
+  return "value" in r;
 }
 
 /** TaskView is one task as the page shows it. */
 export interface TaskView {
   id: string;
   /** Unknown until the first snapshot. */
-  kind: TaskKind | undefined;
+  kind: string | undefined;
   state: TaskState;
   /** The highest seq applied; -1 before anything from the server. */
   seq: number;
@@ -38,6 +68,17 @@ export interface TaskView {
   done: number;
   total: number;
   stage: string;
+  stageMessage: string;
+  /** The attempt the streams and metadata belong to (0: not told yet). */
+  attempt: number;
+  /** The merged metadata of the attempt. */
+  metadata: Record<string, unknown> | undefined;
+  /** The streams of the attempt, by name. */
+  streams: Record<string, StreamView>;
+  /** For a queued task: how many tasks of its kind are ahead (read time). */
+  queuePosition: number | undefined;
+  /** No live worker served the kind when the task was created. */
+  noLiveWorker: boolean;
   /** Seconds left as last reported, and the local time it was received. */
   etaSeconds: number | undefined;
   etaReceivedAt: number | undefined;
@@ -45,7 +86,9 @@ export interface TaskView {
   maxAttempts: number;
   nextAttemptAt: string | undefined;
   cancelRequested: boolean;
-  /** The rows asked for (params.rows of an export). */
+  /** The params the task was started with. */
+  params: unknown;
+  /** The amount of work announced at creation (the kind's total param), if any. */
   rows: number | undefined;
   /** Server times, RFC 3339. */
   createdAt: string | undefined;
@@ -92,9 +135,9 @@ export function isPayload(v: unknown): v is { taskId: string; seq: number } {
   return typeof p.taskId === "string" && p.taskId !== "" && typeof p.seq === "number" && Number.isFinite(p.seq);
 }
 
-function rowsOf(params: unknown): number | undefined {
+function rowsOf(params: unknown, key = "rows"): number | undefined {
   if (typeof params === "object" && params !== null) {
-    const r = (params as { rows?: unknown }).rows;
+    const r = (params as Record<string, unknown>)[key];
     if (typeof r === "number" && Number.isFinite(r)) return r;
   }
   return undefined;
@@ -115,12 +158,19 @@ function blank(id: string, now: number): TaskView {
     done: 0,
     total: 0,
     stage: "",
+    stageMessage: "",
+    attempt: 0,
+    metadata: undefined,
+    streams: {},
+    queuePosition: undefined,
+    noLiveWorker: false,
     etaSeconds: undefined,
     etaReceivedAt: undefined,
     attempts: 0,
     maxAttempts: 0,
     nextAttemptAt: undefined,
     cancelRequested: false,
+    params: undefined,
     rows: undefined,
     createdAt: undefined,
     startedAt: undefined,
@@ -134,9 +184,33 @@ function blank(id: string, now: number): TaskView {
   };
 }
 
+function asObject(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** signature is what change detection compares: the task without its stream items. */
+function signature(t: TaskView): string {
+  const streams: Record<string, [number, number, number]> = {};
+  for (const [k, v] of Object.entries(t.streams)) streams[k] = [v.start, v.items.length, v.known];
+  return JSON.stringify({ ...t, streams, updatedAt: 0 });
+}
+
+/** Gap is a part of a stream the page must fetch. */
+export interface Gap {
+  taskId: string;
+  stream: string;
+  from: number;
+  attempt: number;
+}
+
 /** TaskStore holds the tasks of this identity, keyed by id. */
 export class TaskStore {
   private readonly tasks = new Map<string, TaskView>();
+  private readonly cleared = new Set<string>();
+
+  constructor(cleared: Iterable<string> = []) {
+    for (const id of cleared) this.cleared.add(id);
+  }
 
   /** get returns the task with id, if known. */
   get(id: string): TaskView | undefined {
@@ -159,9 +233,52 @@ export class TaskStore {
     return [...this.tasks.values()].filter((t) => !isFinal(t.state)).map((t) => t.id);
   }
 
+  /** finished returns the ids of the tasks in a final state. */
+  finished(): string[] {
+    return [...this.tasks.values()].filter((t) => isFinal(t.state)).map((t) => t.id);
+  }
+
   /** remove forgets a task (for instance one the server no longer knows). */
   remove(id: string): boolean {
     return this.tasks.delete(id);
+  }
+
+  /**
+   * clear hides a finished task for good: it is forgotten and whatever the server
+   * says of it later is ignored. It returns false for an unfinished task.
+   */
+  clear(id: string): boolean {
+    const t = this.tasks.get(id);
+    if (!t || !isFinal(t.state)) return false;
+    this.tasks.delete(id);
+    this.cleared.add(id);
+    return true;
+  }
+
+  /** clearedIds returns the ids of the cleared tasks, to remember them. */
+  clearedIds(): string[] {
+    return [...this.cleared];
+  }
+
+  /**
+   * forgetClearedExcept drops the cleared ids not in ids (the server's list): tasks
+   * the server no longer lists never come back, so their ids need no keeping.
+   */
+  forgetClearedExcept(ids: Iterable<string>): boolean {
+    const keep = new Set(ids);
+    let changed = false;
+    for (const id of this.cleared) {
+      if (!keep.has(id)) {
+        this.cleared.delete(id);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** isCleared reports whether the task was cleared. */
+  isCleared(id: string): boolean {
+    return this.cleared.has(id);
   }
 
   private entry(id: string, now: number): TaskView {
@@ -175,14 +292,29 @@ export class TaskStore {
 
   /**
    * accepted records a task this page has just created (the 202 answer). It never
-   * overrides what the server already said about the task.
+   * overrides what the server already said about the task. total is the amount of
+   * work the params announce (the kind's total param), when there is one.
    */
-  accepted(id: string, kind: TaskKind, rows: number, now: number): TaskView {
+  accepted(id: string, kind: string, params: unknown, now: number, total?: number): TaskView {
     const t = this.entry(id, now);
     t.kind ??= kind;
-    t.rows ??= rows;
-    if (t.total === 0 && t.seq < 0) t.total = rows;
+    t.params ??= params;
+    if (total !== undefined) t.rows ??= total;
+    if (t.total === 0 && t.seq < 0 && total !== undefined) t.total = total;
     return t;
+  }
+
+  /**
+   * startAttempt makes attempt the current one when it is newer: the streams and the
+   * metadata of older attempts are void.
+   */
+  private startAttempt(t: TaskView, attempt: number | undefined): void {
+    if (attempt === undefined || !Number.isInteger(attempt) || attempt <= t.attempt) return;
+    if (t.attempt > 0) {
+      t.streams = {};
+      t.metadata = undefined;
+    }
+    t.attempt = attempt;
   }
 
   /**
@@ -190,23 +322,28 @@ export class TaskStore {
    * It returns whether anything changed.
    */
   applySnapshot(r: TaskRecord, now: number): boolean {
+    if (this.cleared.has(r.taskId)) return false;
     const existed = this.tasks.has(r.taskId);
     const t = this.entry(r.taskId, now);
-    const before = JSON.stringify(t);
+    const before = signature(t);
 
     // Static fields: filled whatever the seq.
     t.kind ??= r.kind;
     t.createdAt ??= r.createdAt;
+    t.params ??= r.params;
     t.rows ??= rowsOf(r.params);
     if (t.maxAttempts === 0) t.maxAttempts = r.maxAttempts;
+    if (r.noLiveWorker) t.noLiveWorker = true;
 
     if (r.seq > t.seq) {
+      this.startAttempt(t, r.attempts);
       t.seq = r.seq;
       t.state = r.state;
       t.percent = clampPercent(r.percent);
       t.done = r.done;
       t.total = r.total;
       t.stage = r.stage ?? "";
+      t.stageMessage = r.stageMessage ?? "";
       t.etaSeconds = r.etaSeconds;
       t.etaReceivedAt = r.etaSeconds !== undefined ? now : undefined;
       t.attempts = r.attempts;
@@ -215,26 +352,42 @@ export class TaskStore {
       t.cancelRequested = r.cancelRequested ?? false;
       t.startedAt = r.startedAt;
       t.finishedAt = r.finishedAt;
-      t.result = r.result
-        ? { url: r.result.url, rows: r.result.rows, bytes: r.result.bytes, filename: r.result.filename || undefined }
-        : undefined;
+      t.result = resultView(r.result);
       t.error = r.error;
+      const md = asObject(r.metadata);
+      if (md) t.metadata = md;
     } else if (r.seq === t.seq) {
       // The same state as held: only fill what the events did not carry.
       t.startedAt ??= r.startedAt;
       t.finishedAt ??= r.finishedAt;
-      if (t.result && r.result) t.result.filename ??= r.result.filename || undefined;
-      t.result ??= r.result
-        ? { url: r.result.url, rows: r.result.rows, bytes: r.result.bytes, filename: r.result.filename || undefined }
-        : undefined;
+      if (t.result && r.result) {
+        t.result.filename ??= r.result.filename || undefined;
+        t.result.contentType ??= r.result.contentType || undefined;
+        if (!("value" in t.result) && r.result.value !== undefined) t.result.value = r.result.value;
+      }
+      t.result ??= resultView(r.result);
       t.error ??= r.error;
       if (t.attempts === 0) t.attempts = r.attempts;
+      t.metadata ??= asObject(r.metadata);
+      if (t.stageMessage === "" && r.stage === t.stage) t.stageMessage = r.stageMessage ?? "";
     }
+    // Stream counts of the current attempt say what exists, whatever the seq: what
+    // the page lacks is fetched.
+    if (r.streams && (t.attempt === 0 || r.attempts === t.attempt)) {
+      if (t.attempt === 0 && r.attempts > 0) t.attempt = r.attempts;
+      for (const [name, count] of Object.entries(r.streams)) {
+        if (typeof count !== "number") continue;
+        const st = (t.streams[name] ??= newStream());
+        noteKnown(st, count);
+      }
+    }
+    // The place in the queue is computed on every read: take it from any snapshot.
+    t.queuePosition = t.state === "queued" && typeof r.queuePosition === "number" ? r.queuePosition : t.state === "queued" ? t.queuePosition : undefined;
     // A cancel request does not advance seq (DELETE answers with the record as it
     // was, flag set), and it is never withdrawn: take it from any snapshot.
     if (r.cancelRequested && !isFinal(t.state)) t.cancelRequested = true;
     this.noteState(t, now);
-    const changed = !existed || JSON.stringify(t) !== before;
+    const changed = !existed || signature(t) !== before;
     if (changed) t.updatedAt = now;
     return changed;
   }
@@ -244,15 +397,84 @@ export class TaskStore {
     const t = this.fresh(p, now);
     if (!t) return false;
     t.state = "running";
+    t.queuePosition = undefined;
     t.percent = clampPercent(p.percent);
     t.done = p.done;
     t.total = p.total;
+    if (p.stage !== t.stage) t.stageMessage = "";
     t.stage = p.stage;
+    if (p.stageMessage !== undefined) t.stageMessage = p.stageMessage;
     t.etaSeconds = p.etaSeconds;
     t.etaReceivedAt = p.etaSeconds !== undefined ? now : undefined;
     t.nextAttemptAt = undefined;
+    if (p.attempt !== undefined && p.attempt > t.attempts) t.attempts = p.attempt;
     this.noteState(t, now);
     return true;
+  }
+
+  /** applyStage applies a task:stage event. */
+  applyStage(p: Stage, now: number): boolean {
+    const t = this.fresh(p, now);
+    if (!t) return false;
+    if (!isFinal(t.state)) t.state = "running";
+    t.queuePosition = undefined;
+    t.stage = p.stage;
+    t.stageMessage = p.message ?? "";
+    this.noteState(t, now);
+    return true;
+  }
+
+  /** applyMetadata applies a task:metadata event (the whole merged object). */
+  applyMetadata(p: Metadata, now: number): boolean {
+    const t = this.fresh(p, now);
+    if (!t) return false;
+    const md = asObject(p.metadata);
+    t.metadata = md ?? t.metadata;
+    return true;
+  }
+
+  /**
+   * applyStream applies a task:stream event: its items are merged by offset. A
+   * chunk past what is held leaves a gap, which missing() then lists.
+   */
+  applyStream(p: Stream, now: number): boolean {
+    const t = this.fresh(p, now);
+    if (!t) return false;
+    if (typeof p.stream !== "string" || p.stream === "") return true;
+    const st = (t.streams[p.stream] ??= newStream());
+    mergeChunk(st, p.offset, Array.isArray(p.items) ? p.items : []);
+    return true;
+  }
+
+  /**
+   * applyFetched merges an answer of the stream endpoint, asked for attempt. An
+   * answer for an attempt that is no longer current is dropped.
+   */
+  applyFetched(id: string, stream: string, attempt: number, from: number, items: readonly unknown[], now: number): boolean {
+    const t = this.tasks.get(id);
+    if (!t || t.attempt !== attempt) return false;
+    const st = (t.streams[stream] ??= newStream());
+    const changed = mergeFetched(st, from, items, maxHeldItems);
+    if (changed) t.updatedAt = now;
+    return changed;
+  }
+
+  /** missing lists the parts of streams that the server has and the page lacks. */
+  missing(id: string): Gap[] {
+    const t = this.tasks.get(id);
+    if (!t) return [];
+    const out: Gap[] = [];
+    for (const [name, st] of Object.entries(t.streams)) {
+      const from = missingFrom(st);
+      if (from !== undefined) out.push({ taskId: id, stream: name, from, attempt: t.attempt });
+    }
+    return out;
+  }
+
+  /** streamCount is how many items of a stream the page has seen. */
+  streamCount(id: string, stream: string): number {
+    const st = this.tasks.get(id)?.streams[stream];
+    return st ? held(st) : 0;
   }
 
   /** applyCompleted applies a task:completed event. */
@@ -261,14 +483,19 @@ export class TaskStore {
     if (!t) return false;
     t.state = "completed";
     t.percent = 100;
-    t.done = c.rows;
-    t.total = c.rows;
+    if (c.rows > 0 || t.total === 0) {
+      t.done = c.rows;
+      t.total = c.rows;
+    } else {
+      t.done = t.total;
+    }
     t.etaSeconds = undefined;
     t.etaReceivedAt = undefined;
     t.nextAttemptAt = undefined;
     t.cancelRequested = false;
+    t.queuePosition = undefined;
     t.error = undefined;
-    t.result = { url: c.resultUrl, rows: c.rows, bytes: c.bytes, filename: undefined };
+    t.result = resultView(c.result, c.resultUrl, c.rows, c.bytes);
     this.noteState(t, now);
     return true;
   }
@@ -282,6 +509,7 @@ export class TaskStore {
     t.etaSeconds = undefined;
     t.etaReceivedAt = undefined;
     t.nextAttemptAt = undefined;
+    t.queuePosition = undefined;
     this.noteState(t, now);
     return true;
   }
@@ -294,16 +522,19 @@ export class TaskStore {
     t.etaSeconds = undefined;
     t.etaReceivedAt = undefined;
     t.nextAttemptAt = undefined;
+    t.queuePosition = undefined;
     this.noteState(t, now);
     return true;
   }
 
   /** fresh returns the entry an event applies to, or undefined when it is stale. */
-  private fresh(p: { taskId: string; seq: number }, now: number): TaskView | undefined {
+  private fresh(p: { taskId: string; seq: number; attempt?: number }, now: number): TaskView | undefined {
+    if (this.cleared.has(p.taskId)) return undefined;
     const t = this.entry(p.taskId, now);
     if (p.seq <= t.seq) return undefined;
     t.seq = p.seq;
     t.updatedAt = now;
+    this.startAttempt(t, p.attempt);
     return t;
   }
 
