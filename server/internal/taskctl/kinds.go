@@ -122,6 +122,9 @@ type KindSettings struct {
 	TimeoutSeconds float64 `json:"timeoutSeconds"`
 	ResultMaxBytes int64   `json:"resultMaxBytes"`
 	ProgressRate   float64 `json:"progressRate"`
+	// TotalParam names the integer parameter that is the amount of work of a
+	// task ("rows" for export), when the kind names one.
+	TotalParam string `json:"totalParam,omitempty"`
 }
 
 // KindVersion is one version of a kind, by schema hash, with its live workers.
@@ -159,7 +162,7 @@ func (s *Service) kindView(ks *store.KindStatus) (Kind, bool) {
 		ParamsSchema: cur.Info.ParamsSchema, SchemaHash: cur.Info.SchemaHash, Workers: cur.Workers,
 		Settings: KindSettings{
 			MaxAttempts: s.maxAttemptsOf(cur.Info), TimeoutSeconds: cur.Info.TimeoutSeconds,
-			ResultMaxBytes: cur.Info.ResultMaxBytes, ProgressRate: cur.Info.ProgressRate,
+			ResultMaxBytes: cur.Info.ResultMaxBytes, ProgressRate: cur.Info.ProgressRate, TotalParam: cur.Info.TotalParam,
 		},
 		Versions: make([]KindVersion, len(ks.Versions)),
 	}
