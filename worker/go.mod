@@ -3,6 +3,7 @@ module github.com/taskwire/taskwire/worker
 go 1.26.0
 
 require (
+	codeberg.org/go-pdf/fpdf v0.12.0
 	github.com/RichardKnop/machinery/v2 v2.0.13
 	github.com/invopop/jsonschema v0.14.0
 	github.com/prometheus/client_golang v1.23.2
