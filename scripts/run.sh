@@ -21,7 +21,8 @@ start_redis
 ensure_secret
 
 start server env HTTP_ADDR="$HTTP_ADDR" "$BIN/taskwire-server"
-start worker env EXPORT_ROW_DELAY="${EXPORT_ROW_DELAY:-75us}" "$BIN/taskwire-worker"
+start worker env EXPORT_ROW_DELAY="${EXPORT_ROW_DELAY:-75us}" REPORT_PAGE_DELAY="${REPORT_PAGE_DELAY:-600ms}" \
+  TRAIN_EPOCH_DELAY="${TRAIN_EPOCH_DELAY:-300ms}" "$BIN/taskwire-worker"
 start primes env METRICS_ADDR=off PRIMES_SEGMENT_DELAY="${PRIMES_SEGMENT_DELAY:-150ms}" "$BIN/primes"
 
 port=${HTTP_ADDR##*:}

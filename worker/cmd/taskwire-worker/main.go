@@ -21,6 +21,8 @@ import (
 	"github.com/taskwire/taskwire/worker"
 	"github.com/taskwire/taskwire/worker/internal/config"
 	"github.com/taskwire/taskwire/worker/internal/kinds/export"
+	"github.com/taskwire/taskwire/worker/internal/kinds/report"
+	"github.com/taskwire/taskwire/worker/internal/kinds/train"
 )
 
 func main() {
@@ -65,6 +67,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	export.Register(w, export.Options{RowDelay: cfg.ExportRowDelay})
+	report.Register(w, report.Options{Pace: cfg.ReportPageDelay})
+	train.Register(w, train.Options{Pace: cfg.TrainEpochDelay})
 	return w.Run(ctx)
 }
 

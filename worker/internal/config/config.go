@@ -82,6 +82,14 @@ type Config struct {
 	// (EXPORT_ROW_DELAY, default 0). It exists for tests and demonstrations, so a
 	// kill or a cancel can land in the middle of a small export.
 	ExportRowDelay time.Duration
+	// ReportPageDelay slows the report task down by this much per country
+	// aggregated and per page drawn (REPORT_PAGE_DELAY, default 0), so that a
+	// demonstration shows its stages go by.
+	ReportPageDelay time.Duration
+	// TrainEpochDelay slows the train task down by this much per epoch
+	// (TRAIN_EPOCH_DELAY, default 0), so that a demonstration shows the loss
+	// curve being drawn.
+	TrainEpochDelay time.Duration
 }
 
 // Load reads the configuration through getenv. The error lists every problem, one
@@ -129,6 +137,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.TaskTTL = d
 	}
 	durationVar(getenv, "EXPORT_ROW_DELAY", &c.ExportRowDelay, 0, time.Second, bad)
+	durationVar(getenv, "REPORT_PAGE_DELAY", &c.ReportPageDelay, 0, time.Second, bad)
+	durationVar(getenv, "TRAIN_EPOCH_DELAY", &c.TrainEpochDelay, 0, time.Second, bad)
 
 	if s := getenv("RESULT_MAX_BYTES"); s != "" {
 		n, err := ParseBytes(s)
@@ -209,6 +219,8 @@ func (c *Config) LogAttrs() []slog.Attr {
 		slog.String("taskTtl", c.TaskTTL.String()),
 		slog.String("metricsAddr", metrics),
 		slog.String("exportRowDelay", c.ExportRowDelay.String()),
+		slog.String("reportPageDelay", c.ReportPageDelay.String()),
+		slog.String("trainEpochDelay", c.TrainEpochDelay.String()),
 	}
 }
 

@@ -20,7 +20,7 @@ func TestDefaults(t *testing.T) {
 	if c.Redis.Addr != "127.0.0.1:6379" || c.Redis.DB != 0 || c.Concurrency != 2 || c.ShutdownTimeout != 25*time.Second ||
 		c.LeaseTimeout != 30*time.Second || c.MaxAttempts != 3 || c.ResultMaxBytes != 128<<20 || c.ProgressMaxRate != 10 ||
 		c.LogLevel != slog.LevelInfo || c.SocketIOKey != "socket.io" || c.Prefix != "taskwire" || c.TaskTTL != 24*time.Hour ||
-		c.MetricsAddr != ":9091" || c.ExportRowDelay != 0 {
+		c.MetricsAddr != ":9091" || c.ExportRowDelay != 0 || c.ReportPageDelay != 0 || c.TrainEpochDelay != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -40,6 +40,8 @@ func TestValues(t *testing.T) {
 		"TASK_TTL":                "48h",
 		"METRICS_ADDR":            "off",
 		"EXPORT_ROW_DELAY":        "1ms",
+		"REPORT_PAGE_DELAY":       "0.5",
+		"TRAIN_EPOCH_DELAY":       "250ms",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +49,8 @@ func TestValues(t *testing.T) {
 	if c.Redis.Username != "bob" || c.Redis.Password != "s3cret" || c.Redis.DB != 2 || c.Redis.TLSConfig == nil ||
 		c.Concurrency != 8 || c.ShutdownTimeout != 5*time.Second || c.LeaseTimeout != 2*time.Second || c.MaxAttempts != 5 ||
 		c.ResultMaxBytes != 10<<20 || c.ProgressMaxRate != 2.5 || c.LogLevel != slog.LevelDebug || c.SocketIOKey != "sio" ||
-		c.Prefix != "tw:test" || c.TaskTTL != 48*time.Hour || c.MetricsAddr != "" || c.ExportRowDelay != time.Millisecond {
+		c.Prefix != "tw:test" || c.TaskTTL != 48*time.Hour || c.MetricsAddr != "" || c.ExportRowDelay != time.Millisecond ||
+		c.ReportPageDelay != 500*time.Millisecond || c.TrainEpochDelay != 250*time.Millisecond {
 		t.Fatalf("values: %+v", c)
 	}
 	for _, a := range c.LogAttrs() {
@@ -72,6 +75,8 @@ func TestErrors(t *testing.T) {
 		"TASK_TTL":                "1s",
 		"METRICS_ADDR":            "9091",
 		"EXPORT_ROW_DELAY":        "1h",
+		"REPORT_PAGE_DELAY":       "2s",
+		"TRAIN_EPOCH_DELAY":       "-1ms",
 	}
 	// Each bad value alone is reported, naming its variable.
 	for name, value := range cases {
