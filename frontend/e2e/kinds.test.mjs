@@ -205,7 +205,11 @@ describe('web app: kinds from the workers', { timeout: 300_000 }, () => {
     await waitState(page, id, 'completed', 60_000, tails);
     const stages = await page.evaluate(() => window.__stages);
     const ids = stages.map((s) => s.id);
-    assert.deepEqual(ids.filter((s) => ['query', 'render', 'store'].includes(s)), ['query', 'render', 'store'], `stages ${JSON.stringify(stages)}`);
+    // The store stage can last less than a frame before task:completed; the page
+    // then shows query and render, and the record says the last stage was store.
+    const seen = ids.filter((s) => ['query', 'render', 'store'].includes(s));
+    assert.deepEqual(seen.slice(0, 2), ['query', 'render'], `stages ${JSON.stringify(stages)}`);
+    assert.ok(seen.length <= 3 && (seen.length === 2 || seen[2] === 'store'), `stages ${JSON.stringify(stages)}`);
     for (const s of stages) assert.ok(s.text && s.text.toLowerCase() !== s.id, `stage ${s.id} shows no message: ${s.text}`);
     for (const f of await readFill(page, id)) {
       assert.ok(Math.abs(f.fill - parseFloat(f.label)) < 0.6, `the bar is filled to ${f.fill.toFixed(2)}% under the label ${f.label}`);
@@ -213,11 +217,12 @@ describe('web app: kinds from the workers', { timeout: 300_000 }, () => {
 
     const c = card(page, id);
     const rec = await record(page, stack.base, id);
+    assert.equal(rec.stage, 'store', 'the last stage of a report is store');
     for (const key of ['pages', 'rows']) {
       const dd = c.locator(`.task-metadata .md-row[data-key="${key}"] dd`);
       assert.equal((await dd.innerText()).replace(/[^\d]/g, ''), String(rec.metadata[key]), `metadata ${key}`);
     }
-    assert.match(await c.locator('.task-sub').innerText(), /countries 6 · rows per country 500 · title “E2E orders”/);
+    assert.match(await c.locator('.task-sub').innerText(), /countries 6 · (rows|orders) per country 500 · title “E2E orders”/);
     assert.match(await c.locator('.result-info').innerText(), /^PDF · [\d.]+ kB/);
     const link = c.getByRole('link', { name: /^Download .*\.pdf/ });
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 15_000 }), link.click()]);
