@@ -245,7 +245,7 @@ func TestKindsEndpoint(t *testing.T) {
 	if err := json.Unmarshal(rep.ParamsSchema, &schema); err != nil || schema["type"] != "object" {
 		t.Fatalf("schema %s", rep.ParamsSchema)
 	}
-	wantSettings := map[string]any{"maxAttempts": 5.0, "timeoutSeconds": 120.0, "resultMaxBytes": float64(1 << 20), "progressRate": 4.0}
+	wantSettings := map[string]any{"maxAttempts": 5.0, "timeoutSeconds": 120.0, "resultMaxBytes": float64(1 << 20), "progressRate": 4.0, "totalParam": "countries"}
 	if rep.Title != "PDF report" || rep.Description != "Orders by country." || rep.SchemaHash != "r1" || rep.Workers != 2 ||
 		!reflect.DeepEqual(rep.Settings, wantSettings) || rep.Conflict == nil || *rep.Conflict ||
 		len(rep.Versions) != 1 || rep.Versions[0].SchemaHash != "r1" || rep.Versions[0].Workers != 2 || rep.Versions[0].LastSeen.IsZero() {
