@@ -159,8 +159,14 @@ func checkScaledObjects(t *testing.T, r *rendering, contract queueContract) {
 				}
 			}
 			md := tr.Metadata
-			if want := prefix + contract.queueSuffix; md["stream"] != want {
-				t.Errorf("%s: stream %q, want %q (TASKWIRE_PREFIX + the store's queue key)", tid, md["stream"], want)
+			// Each kind has its own stream (store.Keys.Queue(kind)); the manifests
+			// scale taskwire-worker on the stream of its main kind, export.
+			want := prefix + contract.queueSuffix
+			if len(want) > 0 && want[len(want)-1] == ':' {
+				want += "export"
+			}
+			if md["stream"] != want {
+				t.Errorf("%s: stream %q, want %q (TASKWIRE_PREFIX + the store's queue key of export)", tid, md["stream"], want)
 			}
 			if md["consumerGroup"] != contract.group {
 				t.Errorf("%s: consumerGroup %q, want %q (store.QueueGroup)", tid, md["consumerGroup"], contract.group)
