@@ -55,7 +55,7 @@ FUZZ_TARGETS := \
 	server:./internal/redisadapter:FuzzClassicChannels server:./internal/redisadapter:FuzzShardedChannels \
 	server:./internal/taskctl:FuzzParseCreateRequest server:./internal/socketapi:FuzzRequest \
 	server:./internal/session:FuzzVerify server:./internal/transport:FuzzQuery \
-	shared:./tasks:FuzzParseParams shared:./tasks:FuzzDecodeMessage
+	shared:./tasks:FuzzDecodeMessage
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do \
 		IFS=: read -r mod pkg name <<< "$$t"; \

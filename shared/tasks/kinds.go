@@ -15,9 +15,6 @@ type Kind string
 // KindExport generates a CSV file of orders. Its parameters are ExportParams.
 const KindExport Kind = "export"
 
-// Kinds lists every kind the system knows, in a stable order.
-var Kinds = []Kind{KindExport}
-
 // Bounds of ExportParams.Rows.
 const (
 	MinExportRows = 1
@@ -62,42 +59,6 @@ func (e *ValidationError) ErrorCode() string {
 		return "invalid_params"
 	}
 	return e.Code
-}
-
-// ParseKind checks that s names a known kind.
-func ParseKind(s string) (Kind, error) {
-	for _, k := range Kinds {
-		if string(k) == s {
-			return k, nil
-		}
-	}
-	names := make([]string, len(Kinds))
-	for i, k := range Kinds {
-		names[i] = fmt.Sprintf("%q", k)
-	}
-	if s == "" {
-		return "", &ValidationError{Field: "kind", Code: "unknown_kind", Message: "is required; known kinds: " + strings.Join(names, ", ")}
-	}
-	return "", &ValidationError{Field: "kind", Code: "unknown_kind", Message: fmt.Sprintf("unknown kind %q; known kinds: %s", s, strings.Join(names, ", "))}
-}
-
-// ParseParams decodes and validates the raw JSON parameters of a task of kind k and
-// returns them in canonical form (re-encoded, unknown fields rejected).
-func ParseParams(k Kind, raw json.RawMessage) (json.RawMessage, error) {
-	switch k {
-	case KindExport:
-		var p ExportParams
-		if err := DecodeStrict(raw, &p, "params"); err != nil {
-			return nil, err
-		}
-		if err := p.Validate(); err != nil {
-			return nil, err
-		}
-		return json.Marshal(p)
-	default:
-		_, err := ParseKind(string(k))
-		return nil, err
-	}
 }
 
 // DecodeStrict decodes one JSON object from raw into v. Unknown fields, trailing data,
