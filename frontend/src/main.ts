@@ -1,9 +1,9 @@
 // The taskwire web app: start tasks of any kind the workers serve, watch them live,
 // get their results.
 
-import { Api } from "./api";
-import { Live } from "./live";
-import { TaskStore } from "./state";
+import { Api } from "@taskwire/client";
+import { Live } from "@taskwire/client";
+import { TaskStore } from "@taskwire/client";
 import { View } from "./view";
 
 /** Where the ids of cleared tasks are remembered, so a reload does not bring them back. */

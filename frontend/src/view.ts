@@ -2,7 +2,7 @@
 // and one card per task. Cards are created once per task and updated in place, so
 // focus and screen reader position survive the stream of progress events.
 
-import { ApiError, type KindEntry } from "./api";
+import { ApiError, type KindEntry } from "@taskwire/client";
 import {
   downloadName,
   jsonSummary,
@@ -21,11 +21,11 @@ import {
   unitOf,
   type KindInfo,
 } from "./card";
-import { connLabel, connStatus, connTitle, type ConnState } from "./connection";
+import { connLabel, connStatus, connTitle, type ConnState } from "@taskwire/client";
 import { formatBytes, formatClock, formatCount } from "./format";
 import { boundsText, collect, initialValue, optionLabel, placeDetails, type FieldSpec, type FormSpec } from "./schema";
-import { elapsedMs, isFinal, isJsonResult, remainingSeconds, type TaskStore, type TaskView } from "./state";
-import { chartData, polyline, shapeOf, tailLines, type StreamView } from "./streams";
+import { elapsedMs, isFinal, isJsonResult, remainingSeconds, type TaskStore, type TaskView } from "@taskwire/client";
+import { chartData, polyline, shapeOf, tailLines, type StreamView } from "@taskwire/client";
 
 /** Actions are what the page can ask for. */
 export interface Actions {
