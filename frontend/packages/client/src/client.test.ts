@@ -107,7 +107,7 @@ describe("createClient", () => {
     const before = server.subscribed.length;
     server.dropConnections();
     // Said while the client was away: only the snapshot brings it.
-    server.records.set("a", record("a", { state: "completed", seq: 9, percent: 100, done: 100, result: { url: "/api/v1/tasks/a/result", rows: 1, bytes: 6 } }));
+    server.records.set("a", record("a", { state: "completed", seq: 9, percent: 100, done: 100, result: { url: "/api/v1/tasks/a/result", rows: 1, bytes: 6, filename: "a.csv", contentType: "text/csv" } }));
     const t = await until(h, (t) => t.state === "completed", "the final state");
     expect(t.seq).toBe(9);
     expect(server.subscribed.length).toBeGreaterThan(before);

@@ -169,7 +169,7 @@ export class FakeServer {
       }
       if (who.viewerOf !== undefined) return fail(403, "forbidden");
       const tid = "t" + ++this.created;
-      this.add(record(tid, { kind: String(body["kind"]), params: body["params"] }), who.sub);
+      this.add(record(tid, { kind: String(body["kind"]) as TaskRecord["kind"], params: body["params"] }), who.sub);
       const sid = body["socketId"];
       if (typeof sid === "string") this.io.in(sid).socketsJoin("task:" + tid);
       return send(202, { id: tid, state: "queued" });
