@@ -46,7 +46,7 @@ describe("useTask", () => {
     await waitFor(() => client.live.socket.connected && server.subscribed.includes("a"), "the subscribe");
     act(() => server.emit("task:progress", { taskId: "a", seq: 2, percent: 55, done: 55, total: 100, stage: "rows" }));
     await rtlWaitFor(() => expect(screen.getByTestId("state").textContent).toBe("running 55%"), opts);
-    act(() => server.emit("task:completed", { taskId: "a", seq: 3, resultUrl: "/r", rows: 100, bytes: 10 }));
+    act(() => server.emit("task:completed", { taskId: "a", seq: 3, resultUrl: "/r", rows: 100, bytes: 10, result: { url: "/r", rows: 100, bytes: 10, filename: "a.csv", contentType: "text/csv" } }));
     await rtlWaitFor(() => expect(screen.getByTestId("state").textContent).toBe("completed 100%"), opts);
   });
 
