@@ -3,8 +3,9 @@
 //
 // The identity is an anonymous session token (GET /api/v1/session), passed as a
 // token function, as an app passes its JWT. Proves: start -> live progress in seq
-// order -> completed -> download of the CSV; and a viewer token that follows one
-// task read-only (it cannot cancel it, nor see another task of the owner).
+// order -> completed -> download of the CSV; a task followed across a server
+// restart; and a viewer token that follows one task read-only (it cannot cancel
+// it, nor see another task of the owner).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -95,6 +96,27 @@ describe('@taskwire/client against a real server', { timeout: 180_000 }, () => {
     // The identity's list has it.
     const list = await c.tasks();
     assert.ok(list.some((t) => t.id === task.id && t.state === 'completed'));
+  });
+
+  it('keeps following a task across a server restart: a snapshot on resubscribe, seq never back', async () => {
+    const c = client({ url: stack.base, token: sessionToken(stack.base), transports: ['websocket'] });
+    const task = await c.start('export', { rows: 3000 }); // about 6 s
+    const seen = [];
+    const off = task.subscribe((t) => seen.push({ seq: t.seq, state: t.state, percent: t.percent }));
+    await until(task, (t) => t.state === 'running' && t.percent > 0, 'progress before the restart');
+    const statuses = [];
+    const offConn = c.onConnection((s) => statuses.push(s.socketConnected));
+    await stack.killServer();
+    await stack.startServer();
+    const result = await task.result({ timeoutMs: 60_000 });
+    off();
+    offConn();
+    assert.ok(statuses.includes(false), 'the client never saw the server go');
+    assert.equal(statuses.at(-1), true, 'the client did not reconnect');
+    const seqs = seen.map((s) => s.seq);
+    for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] >= seqs[i - 1], `seq went back: ${seqs}`);
+    assert.equal(seen.at(-1).state, 'completed');
+    assert.equal(result.rows, 3000);
   });
 
   it('follows one task with a viewer token, read-only', async (t) => {
