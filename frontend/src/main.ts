@@ -4,7 +4,7 @@
 // /?view=<token>&task=<id> is a viewer link: the page shows that one task, read-only,
 // followed with the viewer token through @taskwire/client.
 
-import { Api, createClient, Live, TaskStore } from "@taskwire/client";
+import { Api, ApiError, createClient, Live, TaskStore } from "@taskwire/client";
 import { View } from "./view";
 
 const query = new URLSearchParams(location.search);
@@ -28,7 +28,13 @@ function viewer(token: string, id: string): void {
     () => client.api.skewMs,
   );
   client.onConnection((s) => view.renderConn(s));
-  client.task(id).subscribe(schedule, () => view.renderGone("This link has expired, or the task no longer exists."));
+  client.task(id).subscribe(schedule, (err) => {
+    view.renderGone(
+      err instanceof ApiError && err.code === "unauthorized"
+        ? "This link has expired. Ask whoever shared it for a new one."
+        : "This task no longer exists, or the link is not for it.",
+    );
+  });
   client.kinds().then((kinds) => view.renderKinds(kinds), () => undefined);
   view.render(Date.now());
   setInterval(() => {

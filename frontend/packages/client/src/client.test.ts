@@ -207,6 +207,13 @@ describe("tokens", () => {
 });
 
 describe("viewer tokens", () => {
+  it("tells a subscriber when its fixed token is refused (an expired viewer link)", async () => {
+    server.add(record("a"), "u-1");
+    const err = await new Promise<Error>((resolve) => client("expired-viewer-token").task("a").subscribe(() => undefined, resolve));
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).code).toBe("unauthorized");
+  });
+
   it("follows one task read-only with a token the owner created", async () => {
     server.tokens.set("owner", { sub: "u-1" });
     server.add(record("a", { state: "running", seq: 2, percent: 20 }), "u-1");

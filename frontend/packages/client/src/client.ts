@@ -58,7 +58,9 @@ export interface TaskHandle {
   /**
    * subscribe calls listener with the current state at once (when known) and on
    * every change; onError is called when the task does not exist (or is not this
-   * identity's). It returns the function that unsubscribes.
+   * identity's; ApiError code not_found), or when the server refuses a fixed token
+   * (code unauthorized: an expired viewer token, for instance). It returns the
+   * function that unsubscribes.
    */
   subscribe(listener: TaskListener, onError?: (err: Error) => void): () => void;
   /** cancel asks the server to cancel the task. */
@@ -133,6 +135,12 @@ class Client implements TaskwireClient {
         tasks: (id) => this.changed(id),
         conn: (s) => {
           for (const l of this.connListeners) l(s);
+        },
+        authError: (message) => {
+          // A fixed token the server refuses stays refused: say so to every subscriber.
+          if (tokens?.refreshable) return;
+          const err = new ApiError(401, "unauthorized", message);
+          for (const subs of this.listeners.values()) for (const s of subs) s.err?.(err);
         },
       },
       url,

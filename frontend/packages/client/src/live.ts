@@ -304,6 +304,7 @@ export class Live {
       (rec) => this.snapshot(rec),
       (err: unknown) => {
         if (err instanceof ApiError && err.status === 404) this.gone(id);
+        else if (err instanceof ApiError && err.status === 401) this.hooks.authError?.(err.message);
       },
     );
   }
