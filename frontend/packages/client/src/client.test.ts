@@ -152,6 +152,7 @@ describe("createClient", () => {
     server.add(record("b"), "u-2");
     const list = await client("tok").tasks();
     expect(list.map((t) => t.id)).toEqual(["a"]);
+    await expect(client("nobody").tasks()).rejects.toMatchObject({ code: "unauthorized" });
   });
 });
 

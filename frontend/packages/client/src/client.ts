@@ -257,7 +257,7 @@ class Client implements TaskwireClient {
 
   async tasks(): Promise<TaskView[]> {
     await this.ensureConnected();
-    await this.live.refreshList();
+    await this.live.refreshList(true);
     for (const id of this.store.unfinished()) this.live.subscribe(id, true);
     return this.store.list().map(copyTask);
   }

@@ -378,12 +378,13 @@ export class Live {
     }, 5000);
   }
 
-  /** refreshList applies GET /api/v1/tasks. */
-  async refreshList(): Promise<void> {
+  /** refreshList applies GET /api/v1/tasks; a failure is logged, or thrown with rethrow. */
+  async refreshList(rethrow = false): Promise<void> {
     let list: TaskRecord[];
     try {
       list = await this.api.listTasks();
     } catch (err) {
+      if (rethrow) throw err;
       console.warn("taskwire: could not list tasks", err);
       return;
     }
