@@ -83,8 +83,10 @@ test-standalone:
 test-e2e: build
 	cd e2e && npm ci --no-audit --no-fund && TASKWIRE_BIN_DIR=$(abspath $(BIN)) npm test
 
-# The web app: type check, unit tests, committed build up to date, then the browser
-# tests (Debian's chromium) against the real binaries.
+# The web app and @taskwire/client (frontend/packages/client): type checks, unit
+# tests (the package's React hooks included), the package's build (dist/, what an
+# app imports), committed build of the app up to date; then the browser tests
+# (Debian's chromium) and the package's Node tests against the real binaries.
 test-web: build
 	cd frontend && npm ci --no-audit --no-fund && npm run check && TASKWIRE_BIN_DIR=$(abspath $(BIN)) npm run e2e
 

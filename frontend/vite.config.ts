@@ -1,3 +1,4 @@
+import { defaultClientConditions, defaultServerConditions } from "vite";
 import { defineConfig } from "vitest/config";
 
 // The built app is committed under server/internal/web/dist and embedded in the
@@ -7,8 +8,14 @@ import { defineConfig } from "vitest/config";
 // running taskwire-server (TASKWIRE_URL, default http://127.0.0.1:8080).
 const backend = process.env["TASKWIRE_URL"] ?? "http://127.0.0.1:8080";
 
+// @taskwire/client (packages/client) is built from its sources: no build of the
+// package is needed before the app's.
+const source = "taskwire-source";
+
 export default defineConfig({
   base: "/",
+  resolve: { conditions: [source, ...defaultClientConditions] },
+  ssr: { resolve: { conditions: [source, ...defaultServerConditions] } },
   server: {
     proxy: {
       "/api": backend,

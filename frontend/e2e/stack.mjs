@@ -22,14 +22,17 @@ export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
  * startStack starts Redis, one server and one worker. rowDelay slows exports down
  * (the worker's EXPORT_ROW_DELAY) so that reloads, cancels and restarts land
  * mid-task; resultMaxBytes (RESULT_MAX_BYTES) makes larger exports fail;
- * workerEnv adds variables of the worker (REPORT_PAGE_DELAY, TRAIN_EPOCH_DELAY...).
+ * workerEnv adds variables of the worker (REPORT_PAGE_DELAY, TRAIN_EPOCH_DELAY...);
+ * primesEnv, when given, also starts the example worker of the SDK (kind "primes",
+ * worker/examples/primes) with these variables (PRIMES_SEGMENT_DELAY...).
  *
  * @param {{t?: {after: (fn: () => any) => void}, rowDelay?: string, concurrency?: number, resultMaxBytes?: number,
- *   workerEnv?: Record<string, string>}} opts
+ *   workerEnv?: Record<string, string>, primesEnv?: Record<string, string>}} opts
  */
-export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultMaxBytes, workerEnv = {} } = {}) {
-  const bins = await buildBinaries({ names: ['server', 'worker'] });
-  for (const name of ['server', 'worker']) {
+export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultMaxBytes, workerEnv = {}, primesEnv } = {}) {
+  const names = primesEnv ? ['server', 'worker', 'primes'] : ['server', 'worker'];
+  const bins = await buildBinaries({ names });
+  for (const name of names) {
     if (!bins.paths[name]) throw new Error(`cannot run the web e2e tests: ${bins.missing[name]}`);
   }
   const redis = await startRedis({ t });
@@ -43,6 +46,8 @@ export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultM
     redis,
     server: null,
     worker: null,
+    /** The example worker (primesEnv), or null. */
+    primes: null,
     /**
      * startServer starts the server on the stack's port. Another process may hold
      * that port (freePort cannot reserve it): the first start then moves to another
@@ -85,7 +90,7 @@ export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultM
       if (p) await p.kill('SIGKILL');
     },
     tails() {
-      return [stack.server?.tail(20), stack.worker?.tail(20)].filter(Boolean).join('\n');
+      return [stack.server?.tail(20), stack.worker?.tail(20), stack.primes?.tail(20)].filter(Boolean).join('\n');
     },
   };
 
@@ -102,6 +107,13 @@ export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultM
     },
     t,
   });
+  if (primesEnv) {
+    stack.primes = spawnProcess(bins.paths.primes, [], {
+      name: 'primes',
+      env: { REDIS_URL: redis.url, METRICS_ADDR: 'off', LOG_LEVEL: 'info', ...primesEnv },
+      t,
+    });
+  }
   await stack.startServer();
   return stack;
 }

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { KindEntry } from "./api";
+import type { KindEntry } from "@taskwire/client";
 import {
   downloadName, jsonSummary, kindInfo, kindTitle, metadataEntries, percentLabel, prettyJson, progressText, queueText,
   resultInfo, shownPercent, stageText, startTime, subtitle, typeName, unitOf,
 } from "./card";
-import { TaskStore, type TaskView } from "./state";
+import { TaskStore, type TaskView } from "@taskwire/client";
 
 const T0 = Date.parse("2026-01-02T10:00:00Z");
 

@@ -1,11 +1,11 @@
 // What a task card says, as text. Pure (the locale and the time zone are
 // parameters), so it is unit-tested; view.ts puts it into the DOM.
 
-import type { KindEntry } from "./api";
+import type { KindEntry } from "@taskwire/client";
 import { capitalize, formatBytes, formatCount } from "./format";
 export { formatPercent as percentLabel, shownPercent } from "./format";
 import { formSpec, humanize, keyParams, type FormSpec } from "./schema";
-import type { ResultView, TaskView } from "./state";
+import type { ResultView, TaskView } from "@taskwire/client";
 
 /** KindInfo is what the page knows of a kind: its entry and its form. */
 export interface KindInfo {

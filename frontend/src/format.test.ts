@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MaxExportRows } from "./generated/contract";
+import { MaxExportRows } from "@taskwire/client";
 import { capitalize, formatBytes, formatClock, formatCount, formatPercent, parseRows } from "./format";
 
 describe("format", () => {

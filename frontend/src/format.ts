@@ -1,6 +1,6 @@
 // Formatting and parsing of what people read and type. Pure.
 
-import { MaxExportRows, MinExportRows } from "./generated/contract";
+import { MaxExportRows, MinExportRows } from "@taskwire/client";
 
 /** formatCount writes an integer with the locale's grouping (100,000). */
 export function formatCount(n: number, locale?: string): string {

@@ -2,7 +2,7 @@
 // and one card per task. Cards are created once per task and updated in place, so
 // focus and screen reader position survive the stream of progress events.
 
-import { ApiError, type KindEntry } from "./api";
+import { ApiError, type KindEntry } from "@taskwire/client";
 import {
   downloadName,
   jsonSummary,
@@ -21,11 +21,11 @@ import {
   unitOf,
   type KindInfo,
 } from "./card";
-import { connLabel, connStatus, connTitle, type ConnState } from "./connection";
+import { connLabel, connStatus, connTitle, type ConnState } from "@taskwire/client";
 import { formatBytes, formatClock, formatCount } from "./format";
 import { boundsText, collect, initialValue, optionLabel, placeDetails, type FieldSpec, type FormSpec } from "./schema";
-import { elapsedMs, isFinal, isJsonResult, remainingSeconds, type TaskStore, type TaskView } from "./state";
-import { chartData, polyline, shapeOf, tailLines, type StreamView } from "./streams";
+import { elapsedMs, isFinal, isJsonResult, remainingSeconds, type TaskStore, type TaskView } from "@taskwire/client";
+import { chartData, polyline, shapeOf, tailLines, type StreamView } from "@taskwire/client";
 
 /** Actions are what the page can ask for. */
 export interface Actions {
@@ -35,6 +35,18 @@ export interface Actions {
   clear(ids?: string[]): void;
   /** reloadKinds lists the kinds again. */
   reloadKinds(): void;
+  /**
+   * share creates a read-only viewer link for a task. Absent, the page is a
+   * viewer's: it shows one task and offers nothing that changes it.
+   */
+  share?(id: string): Promise<SharedLink>;
+}
+
+/** SharedLink is a viewer link as the page shows it. */
+export interface SharedLink {
+  url: string;
+  /** RFC 3339. */
+  expiresAt: string;
 }
 
 function $(id: string): HTMLElement {
@@ -116,6 +128,10 @@ interface Card {
   resultKey: string;
   cancel: HTMLButtonElement;
   clear: HTMLButtonElement;
+  share: HTMLButtonElement;
+  shareBox: HTMLDivElement;
+  sharing: boolean;
+  shareError: string | undefined;
   download: HTMLAnchorElement;
   /** State shown last, to announce transitions. */
   shown: TaskView["state"] | undefined;
@@ -162,11 +178,22 @@ export class View {
   /** animateNew makes cards that appear from now on slide in (not those of the first load). */
   animateNew = false;
 
+  /** readOnly: the page of a viewer link (no form, no cancel, no clear, no share). */
+  private readonly readOnly: boolean;
+
   constructor(
     private readonly store: TaskStore,
     private readonly actions: Actions,
     private readonly skew: () => number,
   ) {
+    this.readOnly = actions.share === undefined;
+    if (this.readOnly) {
+      document.body.dataset["mode"] = "viewer";
+      const panel = this.form.closest("section");
+      if (panel instanceof HTMLElement) panel.hidden = true;
+      setText($("tasks-title"), "Shared task");
+      setText(this.empty, "Loading the shared task…");
+    }
     this.form.addEventListener("submit", (e) => {
       e.preventDefault();
       void this.onSubmit();
@@ -501,6 +528,13 @@ export class View {
     this.list.classList.toggle("is-paused", !this.live);
   }
 
+  /** renderGone says why there is nothing to show (a viewer link that expired). */
+  renderGone(message: string): void {
+    setText(this.empty, message);
+    setAttr(this.empty, "role", "alert");
+    this.render(Date.now());
+  }
+
   /** render brings every card up to date with the store. */
   render(now: number): void {
     const tasks = this.store.list();
@@ -526,7 +560,7 @@ export class View {
     }
     show(this.empty, tasks.length === 0);
     const finished = tasks.filter((t) => isFinal(t.state)).length;
-    show(this.clearFinished, finished > 0);
+    show(this.clearFinished, finished > 0 && !this.readOnly);
     setText(this.clearFinished, `Clear finished (${formatCount(finished)})`);
     this.renderPaused();
     this.renderTitle(tasks);
@@ -578,17 +612,22 @@ export class View {
     cancel.type = "button";
     const download = el("a", "button button-soft download");
     download.setAttribute("download", "");
+    const share = el("button", "button button-quiet task-share-button", "Share progress");
+    share.type = "button";
     const clear = el("button", "button button-quiet task-clear", "Clear");
     clear.type = "button";
-    actions.append(cancel, download, clear);
+    actions.append(cancel, share, download, clear);
+    const shareBox = el("div", "task-share");
+    shareBox.hidden = true;
 
-    root.append(head, bar, meta, metadata, streams, message, result, actions);
+    root.append(head, bar, meta, metadata, streams, message, result, actions, shareBox);
     const card: Card = {
       root, title, sub, badge, bar, fill, percent, rows, stage, time, metadata, metadataKey: "", streams,
-      streamBoxes: new Map(), message, result, resultKey: "", cancel, clear, download,
-      shown: undefined, cancelling: false, cancelError: undefined,
+      streamBoxes: new Map(), message, result, resultKey: "", cancel, clear, share, shareBox, sharing: false,
+      shareError: undefined, download, shown: undefined, cancelling: false, cancelError: undefined,
     };
     cancel.addEventListener("click", () => void this.onCancel(card, t.id));
+    share.addEventListener("click", () => void this.onShare(card, t.id));
     clear.addEventListener("click", () => {
       const next = card.root.nextElementSibling ?? card.root.previousElementSibling;
       this.actions.clear([t.id]);
@@ -598,6 +637,55 @@ export class View {
       (b ?? (next as HTMLElement | null))?.focus();
     });
     return card;
+  }
+
+  private async onShare(card: Card, id: string): Promise<void> {
+    const share = this.actions.share;
+    if (!share || card.sharing) return;
+    card.sharing = true;
+    card.shareError = undefined;
+    this.render(Date.now());
+    try {
+      this.showShared(card, await share(id));
+    } catch (err) {
+      card.shareError = "Could not share: " + (err instanceof Error ? err.message : String(err));
+    } finally {
+      card.sharing = false;
+      this.render(Date.now());
+    }
+  }
+
+  /** showShared shows a viewer link under the card, with a button that copies it. */
+  private showShared(card: Card, link: SharedLink): void {
+    const box = card.shareBox;
+    box.textContent = "";
+    const id = "share-" + (card.root.dataset["taskId"] ?? "");
+    const label = el("label", "task-share-label", "Viewer link");
+    label.htmlFor = id;
+    const input = el("input", "task-share-url");
+    input.id = id;
+    input.readOnly = true;
+    input.value = link.url;
+    input.addEventListener("focus", () => input.select());
+    const copy = el("button", "button button-soft button-small", "Copy link");
+    copy.type = "button";
+    const until = new Date(link.expiresAt);
+    const note = el(
+      "p",
+      "hint task-share-note",
+      Number.isNaN(until.getTime())
+        ? "Anyone with this link can watch this task, read-only."
+        : `Anyone with this link can watch this task, read-only, until ${until.toLocaleString()}.`,
+    );
+    copy.addEventListener("click", () => {
+      void copyText(input).then((ok) => {
+        setText(copy, ok ? "Copied" : "Select and copy");
+        this.announce(ok ? "Viewer link copied." : "Could not copy: select the link and copy it.");
+      });
+    });
+    box.append(label, input, copy, note);
+    box.hidden = false;
+    this.announce("Viewer link ready.");
   }
 
   private async onCancel(card: Card, id: string): Promise<void> {
@@ -664,21 +752,27 @@ export class View {
     if (t.state === "failed") message = t.error?.message ? t.error.message.charAt(0).toUpperCase() + t.error.message.slice(1) : "The task failed.";
     else if (t.state === "cancelled") message = "Cancelled. Nothing was kept.";
     else if (card.cancelError) message = card.cancelError;
+    else if (card.shareError) message = card.shareError;
     else if (t.attempts > 1 && !final) message = `Attempt ${t.attempts} of ${t.maxAttempts || t.attempts}: the previous worker stopped.`;
     setText(card.message, message);
     show(card.message, message !== "");
     setAttr(card.message, "role", t.state === "failed" || card.cancelError ? "alert" : undefined);
 
-    show(card.cancel, !final);
+    show(card.cancel, !final && !this.readOnly);
+    show(card.share, !this.readOnly);
+    card.share.disabled = card.sharing;
+    setText(card.share, card.sharing ? "Sharing…" : "Share progress");
+    setAttr(card.share, "aria-label", `Share the progress of ${longName}`);
     card.cancel.disabled = cancelPending;
     setText(card.cancel, cancelPending ? "Cancelling…" : "Cancel");
     setAttr(card.cancel, "aria-label", cancelPending ? undefined : `Cancel ${longName}`);
-    show(card.clear, final);
+    show(card.clear, final && !this.readOnly);
     setAttr(card.clear, "aria-label", `Clear ${longName}`);
 
     const r = t.state === "completed" ? t.result : undefined;
     this.updateResult(card, t);
-    show(card.download, r !== undefined && r.url !== "");
+    // A viewer's link carries no right to the result.
+    show(card.download, r !== undefined && r.url !== "" && !this.readOnly);
     if (r) {
       const info = resultInfo(r);
       setAttr(card.download, "href", r.url);
@@ -841,5 +935,21 @@ export class View {
     if (Number.isNaN(at)) return "Retrying soon";
     const s = Math.ceil((at - now) / 1000);
     return s > 0 ? `Retrying in ${formatClock(s)}` : "Retrying now";
+  }
+}
+
+/** copyText copies the input's text to the clipboard; false when the browser refuses. */
+async function copyText(input: HTMLInputElement): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(input.value);
+    return true;
+  } catch {
+    input.focus();
+    input.select();
+    try {
+      return document.execCommand("copy");
+    } catch {
+      return false;
+    }
   }
 }

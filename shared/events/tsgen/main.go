@@ -9,7 +9,7 @@
 //
 // Run it from anywhere inside the repository:
 //
-//	go run ./shared/events/tsgen          # rewrite frontend/src/generated/contract.ts
+//	go run ./shared/events/tsgen          # rewrite frontend/packages/client/src/generated/contract.ts
 //	go run ./shared/events/tsgen -check   # exit 1 when that file is stale
 //
 // The test of this package fails when the committed file differs from what tsgen
@@ -30,7 +30,7 @@ import (
 )
 
 // OutPath is where the contract is written, relative to the repository root.
-const OutPath = "frontend/src/generated/contract.ts"
+const OutPath = "frontend/packages/client/src/generated/contract.ts"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {

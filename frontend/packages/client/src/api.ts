@@ -1,7 +1,10 @@
-// The HTTP API under /api/v1. The session is an HttpOnly cookie set by
-// GET /api/v1/session, so no request here carries a token.
+// The HTTP API under /api/v1. Without tokens (the web app served by taskwire
+// itself), the identity is the HttpOnly session cookie set by GET /api/v1/session.
+// With tokens (an app's JWT, a viewer token), every request carries
+// Authorization: Bearer <token>, and a refused token is fetched again once.
 
-import { MaxExportRows, MinExportRows, type TaskErrorInfo, type TaskRecord, type TaskState } from "./generated/contract";
+import type { Tokens } from "./auth.js";
+import { MaxExportRows, MinExportRows, type TaskErrorInfo, type TaskRecord, type TaskState } from "./generated/contract.js";
 
 /** CreateTaskRequest is the body of POST /api/v1/tasks. */
 export interface CreateTaskRequest {
@@ -114,16 +117,56 @@ export function skewFromDate(date: string | null, now: number): number | undefin
   return Math.abs(skew) < 2000 ? 0 : skew;
 }
 
-/** Api talks to the server the page was loaded from. */
+/** ViewerOptions are the options of a viewer token. */
+export interface ViewerOptions {
+  /** How long the token is valid (server default 1 h, at most 7 days). */
+  ttlSeconds?: number;
+  /** Whether the viewer may download the result (default false). */
+  allowResult?: boolean;
+}
+
+/** ViewerToken is the answer of POST /api/v1/tasks/<id>/viewers. */
+export interface ViewerToken {
+  token: string;
+  /** RFC 3339. */
+  expiresAt: string;
+  taskId: string;
+}
+
+/** Api talks to the server under base (the page's own server by default). */
 export class Api {
   /** skewMs is the server clock minus the local clock, as last estimated. */
   skewMs = 0;
 
-  constructor(private readonly base = "/api/v1") {}
+  /**
+   * base is the API's URL prefix ("https://host/api/v1", or "/api/v1" in the page);
+   * tokens, when given, authenticate every request instead of the session cookie.
+   */
+  constructor(
+    private readonly base = "/api/v1",
+    private readonly tokens?: Tokens,
+  ) {}
 
-  /** session makes sure this browser has an identity (sets the session cookie). */
+  /** session makes sure this browser has an identity (sets the session cookie); a no-op with tokens. */
   async session(): Promise<void> {
+    if (this.tokens) return;
     await this.request("GET", "/session", undefined, false);
+  }
+
+  /** createViewer asks for a read-only token for one task (owner only). */
+  async createViewer(id: string, opts: ViewerOptions = {}): Promise<ViewerToken> {
+    return (await this.request("POST", `/tasks/${encodeURIComponent(id)}/viewers`, opts)) as ViewerToken;
+  }
+
+  /**
+   * download fetches a result URL (as the server gives it, relative to the server)
+   * with this identity; the caller reads the body.
+   */
+  async download(url: string): Promise<Response> {
+    const abs = /^https?:/i.test(url) ? url : this.base.replace(/\/api\/v1$/, "") + url;
+    const res = await this.send(abs, { method: "GET" });
+    if (!res.ok) throw await errorOf(res);
+    return res;
   }
 
   /** listTasks returns this identity's recent tasks, newest first. */
@@ -181,43 +224,67 @@ export class Api {
     return (await this.request("DELETE", "/tasks/" + encodeURIComponent(id))) as TaskRecord;
   }
 
-  private async request(method: string, path: string, body?: unknown, renewSession = true): Promise<unknown> {
-    const init: RequestInit = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
-      init.headers = { Accept: "application/json", "Content-Type": "application/json" };
-    }
+  /**
+   * send fetches url with this identity. A 401 is retried once: with a new
+   * session (no tokens), or with a token fetched again (a token function).
+   */
+  private async send(url: string, init: RequestInit, retry = true): Promise<Response> {
+    const headers: Record<string, string> = { ...(init.headers as Record<string, string> | undefined) };
+    if (this.tokens) headers["Authorization"] = "Bearer " + (await this.tokens.get());
     let res: Response;
     try {
-      res = await fetch(this.base + path, init);
+      res = await fetch(url, { ...init, credentials: this.tokens ? "omit" : "same-origin", headers });
     } catch {
       throw new ApiError(0, "network", "The server could not be reached.");
     }
     const skew = skewFromDate(res.headers.get("Date"), Date.now());
     if (skew !== undefined) this.skewMs = skew;
-    if (res.status === 401 && renewSession) {
-      // The session expired or the server's secret changed: get a new identity once.
-      await this.session();
-      return this.request(method, path, body, false);
-    }
-    let data: unknown = undefined;
-    const text = await res.text();
-    if (text) {
-      try {
-        data = JSON.parse(text);
-      } catch {
-        data = undefined;
+    if (res.status === 401 && retry) {
+      if (!this.tokens) {
+        // The session expired or the server's secret changed: get a new identity once.
+        await this.session();
+        return this.send(url, init, false);
+      }
+      if (this.tokens.refreshable) {
+        this.tokens.invalidate();
+        return this.send(url, init, false);
       }
     }
-    if (!res.ok) {
-      const err = (data as { error?: Partial<TaskErrorInfo> & { details?: unknown } } | undefined)?.error;
-      throw new ApiError(
-        res.status,
-        err?.code ?? "http_" + res.status,
-        err?.message ?? `The server answered ${res.status} ${res.statusText}.`.replace(/ \./, "."),
-        detailsOf(err?.details),
-      );
-    }
-    return data;
+    return res;
   }
+
+  private async request(method: string, path: string, body?: unknown, renewSession = true): Promise<unknown> {
+    const init: RequestInit = { method, headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { Accept: "application/json", "Content-Type": "application/json" };
+    }
+    const res = await this.send(this.base + path, init, renewSession);
+    if (!res.ok) throw await errorOf(res);
+    const text = await res.text();
+    if (!text) return undefined;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** errorOf turns a failed answer into an ApiError with the server's code. */
+async function errorOf(res: Response): Promise<ApiError> {
+  let data: unknown = undefined;
+  try {
+    const text = await res.text();
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    data = undefined;
+  }
+  const err = (data as { error?: Partial<TaskErrorInfo> & { details?: unknown } } | undefined)?.error;
+  return new ApiError(
+    res.status,
+    err?.code ?? "http_" + res.status,
+    err?.message ?? `The server answered ${res.status} ${res.statusText}.`.replace(/ \./, "."),
+    detailsOf(err?.details),
+  );
 }

@@ -24,8 +24,8 @@ import type {
   TaskRecord,
   TaskResult,
   TaskState,
-} from "./generated/contract";
-import { held, maxHeldItems, mergeChunk, mergeFetched, missingFrom, newStream, noteKnown, type StreamView } from "./streams";
+} from "./generated/contract.js";
+import { held, maxHeldItems, mergeChunk, mergeFetched, missingFrom, newStream, noteKnown, type StreamView } from "./streams.js";
 
 /** What the page knows of a task's result. */
 export interface ResultView {

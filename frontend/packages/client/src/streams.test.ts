@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chartData, held, mergeChunk, mergeFetched, missingFrom, newStream, noteKnown, polyline, shapeOf, tailLines } from "./streams";
+import { chartData, held, mergeChunk, mergeFetched, missingFrom, newStream, noteKnown, polyline, shapeOf, tailLines } from "./streams.js";
 
 describe("mergeChunk: chunks by offset", () => {
   it("appends at the end, drops duplicates, reports gaps", () => {

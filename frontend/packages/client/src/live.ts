@@ -14,14 +14,28 @@
 //   items over HTTP; one fetch at a time per stream, repeated until nothing is missing.
 
 import { io, type Socket } from "socket.io-client";
-import { ApiError, type Api, type KindEntry } from "./api";
+import { ApiError, type Api, type KindEntry } from "./api.js";
+import { AuthEvents, refreshBeforeMs, type RefreshAck, type Tokens } from "./auth.js";
 
 /** TaskApi is the part of Api that Live uses. */
 export type TaskApi = Pick<Api, "session" | "listTasks" | "getTask" | "createTask" | "cancelTask" | "getStream"> &
   Partial<Pick<Api, "listKinds">>;
-import { connStatus, initialConn, reduceConn, type ConnEvent, type ConnState } from "./connection";
-import { Events, type ClientToServerEvents, type ServerToClientEvents, type TaskRecord } from "./generated/contract";
-import { isPayload, isRecord, type TaskStore } from "./state";
+import { connStatus, initialConn, reduceConn, type ConnEvent, type ConnState } from "./connection.js";
+import { Events, type ClientToServerEvents, type ServerToClientEvents, type TaskRecord } from "./generated/contract.js";
+import { isPayload, isRecord, type TaskStore } from "./state.js";
+
+/** LiveOptions change how Live connects and what it follows. */
+export interface LiveOptions {
+  /** Tokens for the handshake's auth.token (else the session cookie identifies the socket). */
+  tokens?: Tokens;
+  /**
+   * list: on every (re)connect, list the identity's tasks over HTTP and follow every
+   * unfinished one (the web app). Off, only the tasks asked for are followed.
+   */
+  list?: boolean;
+  /** Socket.IO transports, in order (default polling, then websocket). */
+  transports?: Array<"polling" | "websocket">;
+}
 
 /** Hooks are how Live tells the page that something changed. */
 export interface Hooks {
@@ -33,6 +47,8 @@ export interface Hooks {
   kinds?(kinds: KindEntry[], error?: string): void;
   /** cleared says the set of cleared tasks changed (to remember it). */
   cleared?(ids: string[]): void;
+  /** authError says the server refused the token (handshake or refresh). */
+  authError?(message: string): void;
 }
 
 /** How long a request over the socket may take. */
@@ -54,6 +70,10 @@ export class Live {
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private readonly fetching = new Set<string>();
   private readonly stalled = new Map<string, number>();
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly followed = new Set<string>();
+  private readonly tokens: Tokens | undefined;
+  private readonly list: boolean;
   /** The kinds as last listed. */
   kinds: KindEntry[] = [];
 
@@ -62,16 +82,31 @@ export class Live {
     private readonly api: TaskApi,
     private readonly hooks: Hooks,
     url?: string,
+    options: LiveOptions = {},
   ) {
     this.conn = initialConn(typeof navigator === "undefined" || navigator.onLine !== false);
+    this.tokens = options.tokens;
+    this.list = options.list ?? true;
+    const tokens = this.tokens;
     const opts = {
       path: "/socket.io/",
-      transports: ["polling", "websocket"],
+      transports: options.transports ?? ["polling", "websocket"],
       autoConnect: false,
       reconnectionDelay: 500,
       reconnectionDelayMax: 5000,
       randomizationFactor: 0.5,
       timeout: 10000,
+      // Asked on every (re)connect, so a reconnect carries the current token.
+      ...(tokens
+        ? {
+            auth: (cb: (data: object) => void) => {
+              tokens.get().then(
+                (token) => cb({ token }),
+                () => cb({}),
+              );
+            },
+          }
+        : {}),
     };
     // Same origin in the page; an explicit server in tests.
     this.socket = url === undefined ? io(opts) : io(url, opts);
@@ -97,8 +132,11 @@ export class Live {
     s.on("connect", () => {
       this.retries = 0;
       this.dispatch({ type: "connect" });
+      this.scheduleRefresh();
       void this.resync();
     });
+    // The token of this socket expired: send a fresh one within the server's grace period.
+    (s as unknown as Socket).on(AuthEvents.TokenExpired, () => void this.refreshToken());
     s.on("disconnect", (reason) => {
       // "io server disconnect" and "io client disconnect" end the client's own
       // retries; the server kind is retried here.
@@ -110,6 +148,12 @@ export class Live {
       // The client retries network errors itself (s.active). A refusal by the server
       // (an expired session, for instance) stops it: renew the session and retry.
       this.dispatch({ type: "connect_error", message: err.message, willRetry: true });
+      if (err.message === "unauthorized" && this.tokens) {
+        // The token was refused: the next attempt asks for a new one.
+        this.tokens.invalidate();
+        const why = (err as { data?: { message?: unknown } }).data?.message;
+        this.hooks.authError?.(typeof why === "string" ? why : err.message);
+      }
       if (!s.active) this.retryLater(true);
     });
     m.on("reconnect_attempt", (attempt) => this.dispatch({ type: "reconnect_attempt", attempt }));
@@ -223,25 +267,124 @@ export class Live {
   /** start gets a session, shows the tasks and connects. */
   async start(): Promise<void> {
     await this.api.session();
+    this.connect();
+    if (this.list) {
+      void this.refreshKinds();
+      await this.refreshList();
+    }
+  }
+
+  /** connect opens the socket and starts the watchdog (once). */
+  connect(): void {
     this.socket.connect();
-    void this.refreshKinds();
-    await this.refreshList();
-    this.watchdog = setInterval(() => this.checkQuiet(), 5000);
+    this.watchdog ??= setInterval(() => this.checkQuiet(), 5000);
   }
 
   /** stop closes the connection (tests, page teardown). */
   stop(): void {
     if (this.watchdog !== undefined) clearInterval(this.watchdog);
+    this.watchdog = undefined;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    if (this.refreshTimer !== undefined) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
     this.socket.disconnect();
   }
 
-  /** refreshList applies GET /api/v1/tasks. */
-  async refreshList(): Promise<void> {
+  /**
+   * follow keeps a task followed across reconnects whether the store knows it
+   * or not, and asks for its state now (socket, or HTTP while disconnected).
+   */
+  follow(id: string): void {
+    this.followed.add(id);
+    if (this.socket.connected) {
+      this.subscribe(id, true);
+      return;
+    }
+    this.api.getTask(id).then(
+      (rec) => this.snapshot(rec),
+      (err: unknown) => {
+        if (err instanceof ApiError && err.status === 404) this.gone(id);
+        else if (err instanceof ApiError && err.status === 401) this.hooks.authError?.(err.message);
+      },
+    );
+  }
+
+  /** unfollow stops following a task the store does not otherwise keep. */
+  unfollow(id: string): void {
+    this.followed.delete(id);
+  }
+
+  private gone(id: string): void {
+    this.lastSubscribe.delete(id);
+    this.followed.delete(id);
+    this.store.remove(id);
+    this.hooks.tasks(id);
+  }
+
+  /**
+   * scheduleRefresh renews the token shortly before its exp (a JWT with a token
+   * function only) and sends it on the live socket.
+   */
+  private scheduleRefresh(): void {
+    if (this.refreshTimer !== undefined) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
+    const t = this.tokens;
+    const exp = t?.expiresAt;
+    if (!t?.refreshable || exp === undefined) return;
+    // Bounded below, so a token that is already due is not refreshed in a loop.
+    const delay = Math.max(1000, exp - refreshBeforeMs - Date.now());
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      void this.refreshToken();
+    }, Math.min(delay, 2 ** 31 - 1));
+  }
+
+  /**
+   * refreshToken fetches a new token and sends it on the socket (auth:refresh).
+   * It resolves true when the server took it.
+   */
+  async refreshToken(): Promise<boolean> {
+    const t = this.tokens;
+    if (!t?.refreshable) return false;
+    let token: string;
+    try {
+      token = await t.fresh();
+    } catch (err) {
+      this.hooks.authError?.(err instanceof Error ? err.message : String(err));
+      this.scheduleRetryRefresh();
+      return false;
+    }
+    if (!this.socket.connected) return false; // the next handshake carries it
+    return new Promise<boolean>((resolve) => {
+      (this.socket as unknown as Socket).timeout(ackTimeoutMs).emit(AuthEvents.Refresh, { token }, (err: unknown, ack: RefreshAck | undefined) => {
+        if (err || !ack || !("ok" in ack && ack.ok)) {
+          const e = ack && "error" in ack ? ack.error : undefined;
+          if (e) this.hooks.authError?.(e.message ?? e.code);
+          this.scheduleRetryRefresh();
+          resolve(false);
+          return;
+        }
+        this.scheduleRefresh();
+        resolve(true);
+      });
+    });
+  }
+
+  private scheduleRetryRefresh(): void {
+    if (this.refreshTimer !== undefined) clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      void this.refreshToken();
+    }, 5000);
+  }
+
+  /** refreshList applies GET /api/v1/tasks; a failure is logged, or thrown with rethrow. */
+  async refreshList(rethrow = false): Promise<void> {
     let list: TaskRecord[];
     try {
       list = await this.api.listTasks();
     } catch (err) {
+      if (rethrow) throw err;
       console.warn("taskwire: could not list tasks", err);
       return;
     }
@@ -292,10 +435,14 @@ export class Live {
 
   /** resync lists the tasks and follows every unfinished one. */
   async resync(): Promise<void> {
-    void this.refreshKinds();
-    await this.refreshList();
+    if (this.list) {
+      void this.refreshKinds();
+      await this.refreshList();
+    }
     if (!this.socket.connected) return;
-    for (const id of this.store.unfinished()) this.subscribe(id, true);
+    const ids = new Set(this.store.unfinished());
+    for (const id of this.followed) if (!this.store.get(id)) ids.add(id);
+    for (const id of ids) this.subscribe(id, true);
   }
 
   /** subscribe follows a task and applies its snapshot. */
@@ -313,8 +460,7 @@ export class Live {
       }
       if (reply?.error?.code === "not_found") {
         // Expired, or not ours: nothing true can be shown about it.
-        this.lastSubscribe.delete(id);
-        if (this.store.remove(id)) this.hooks.tasks(id);
+        this.gone(id);
       }
     });
   }
@@ -359,7 +505,7 @@ export class Live {
         try {
           this.snapshot(await this.api.getTask(id));
         } catch {
-          if (this.store.remove(id)) this.hooks.tasks(id);
+          this.gone(id);
         }
         return;
       }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Api, ApiError, skewFromDate } from "./api";
+import { Api, ApiError, skewFromDate } from "./api.js";
 
 type Call = { url: string; init: RequestInit | undefined };
 

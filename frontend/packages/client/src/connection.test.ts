@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { connLabel, connStatus, connTitle, initialConn, reduceConn, type ConnEvent, type ConnState } from "./connection";
+import { connLabel, connStatus, connTitle, initialConn, reduceConn, type ConnEvent, type ConnState } from "./connection.js";
 
 function run(events: ConnEvent[], online = true): ConnState {
   return events.reduce(reduceConn, initialConn(online));

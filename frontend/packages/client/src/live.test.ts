@@ -4,11 +4,11 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Server, type Socket as ServerSocket } from "socket.io";
-import type { CreatedTask } from "./api";
-import { connStatus, type ConnStatus } from "./connection";
-import type { TaskRecord } from "./generated/contract";
-import { Live, type TaskApi } from "./live";
-import { TaskStore } from "./state";
+import type { CreatedTask } from "./api.js";
+import { connStatus, type ConnStatus } from "./connection.js";
+import type { TaskRecord } from "./generated/contract.js";
+import { Live, type TaskApi } from "./live.js";
+import { TaskStore } from "./state.js";
 
 function rec(id: string, over: Partial<TaskRecord> = {}): TaskRecord {
   return {

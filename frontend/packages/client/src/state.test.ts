@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Completed, Progress, TaskRecord } from "./generated/contract";
-import { elapsedMs, isFinal, isPayload, isRecord, remainingSeconds, TaskStore } from "./state";
+import type { Completed, Progress, TaskRecord } from "./generated/contract.js";
+import { elapsedMs, isFinal, isPayload, isRecord, remainingSeconds, TaskStore } from "./state.js";
 
 const T0 = Date.parse("2026-01-02T10:00:00Z");
 
