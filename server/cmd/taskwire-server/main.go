@@ -37,6 +37,17 @@ import (
 )
 
 func main() {
+	// taskwire-server apikey new NAME: a new API key and its TASKWIRE_API_KEYS entry.
+	if len(os.Args) == 4 && os.Args[1] == "apikey" && os.Args[2] == "new" {
+		key, hash := auth.NewAPIKey()
+		fmt.Printf("key (give it to the backend; it is not stored anywhere): %s\n", key)
+		fmt.Printf("TASKWIRE_API_KEYS entry (append with a comma to rotate): %s:%s\n", os.Args[3], hash)
+		return
+	}
+	if len(os.Args) > 1 {
+		fmt.Fprintln(os.Stderr, "usage: taskwire-server            (configured by the environment)\n       taskwire-server apikey new NAME")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, stop, os.Getenv, os.Stdout)
 	stop()
