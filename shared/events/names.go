@@ -22,6 +22,11 @@ const (
 	// TaskStream carries a Stream payload: items appended to one of the task's
 	// named streams (batched and throttled like progress).
 	TaskStream = "task:stream"
+	// TaskTokenExpired carries a TokenExpired payload: the token the socket
+	// authenticated with has expired. The server disconnects the socket
+	// TOKEN_EXPIRY_GRACE later (default 10 s) unless the client sent a fresh
+	// token with AuthRefresh first.
+	TaskTokenExpired = "task:token_expired"
 )
 
 // Events sent by browsers to the server. Each expects an acknowledgement.
@@ -34,7 +39,11 @@ const (
 	TaskUnsubscribe = "task:unsubscribe"
 	// TaskCancel asks to cancel a task: payload CancelRequest, ack State or an AckError.
 	TaskCancel = "task:cancel"
+	// AuthRefresh replaces the token of the socket (before or after it
+	// expired): payload RefreshRequest, ack RefreshAck or an AckError
+	// ("unauthorized"; "identity_changed" for a token of another identity).
+	AuthRefresh = "auth:refresh"
 )
 
 // Names lists the server-to-browser events.
-var Names = []string{TaskProgress, TaskStage, TaskMetadata, TaskStream, TaskCompleted, TaskFailed, TaskCancelled, TaskState}
+var Names = []string{TaskProgress, TaskStage, TaskMetadata, TaskStream, TaskCompleted, TaskFailed, TaskCancelled, TaskState, TaskTokenExpired}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/taskwire/taskwire/shared/tasks"
 )
@@ -148,6 +149,24 @@ type SubscribeRequest struct {
 // CancelRequest is the payload of TaskCancel.
 type CancelRequest struct {
 	TaskID string `json:"taskId"`
+}
+
+// TokenExpired is the payload of TaskTokenExpired.
+type TokenExpired struct {
+	// ExpiresAt is when the token expired.
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// RefreshRequest is the payload of AuthRefresh.
+type RefreshRequest struct {
+	Token string `json:"token"`
+}
+
+// RefreshAck is the acknowledgement of an accepted AuthRefresh.
+type RefreshAck struct {
+	OK bool `json:"ok"`
+	// ExpiresAt is when the new token expires; absent for tokens that do not.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // AckError is the acknowledgement of a request that was refused. A task that does

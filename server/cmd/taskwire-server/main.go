@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/zishang520/socket.io/v2/socket"
 
+	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/config"
 	"github.com/taskwire/taskwire/server/internal/httpapi"
 	"github.com/taskwire/taskwire/server/internal/metrics"
@@ -37,6 +37,17 @@ import (
 )
 
 func main() {
+	// taskwire-server apikey new NAME: a new API key and its TASKWIRE_API_KEYS entry.
+	if len(os.Args) == 4 && os.Args[1] == "apikey" && os.Args[2] == "new" {
+		key, hash := auth.NewAPIKey()
+		fmt.Printf("key (give it to the backend; it is not stored anywhere): %s\n", key)
+		fmt.Printf("TASKWIRE_API_KEYS entry (append with a comma to rotate): %s:%s\n", os.Args[3], hash)
+		return
+	}
+	if len(os.Args) > 1 {
+		fmt.Fprintln(os.Stderr, "usage: taskwire-server            (configured by the environment)\n       taskwire-server apikey new NAME")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, stop, os.Getenv, os.Stdout)
 	stop()
@@ -70,6 +81,17 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 	if err != nil {
 		return configError{err}
 	}
+	acfg := auth.Config{Secret: cfg.Secret, JWTSecret: cfg.JWTSecret, JWKSURL: cfg.JWKSURL,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway, APIKeys: cfg.APIKeys, Logger: log}
+	if cfg.AnonymousSessions {
+		acfg.Sessions = signer
+	} else {
+		signer = nil
+	}
+	verifier, err := auth.New(ctx, acfg)
+	if err != nil {
+		return configError{err}
+	}
 
 	redisLogOnce.Do(func() { redis.SetLogger(redisLog{log.With("component", "go-redis")}) })
 	rdb := redis.NewClient(cfg.Redis)
@@ -84,7 +106,8 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 		Key:                   cfg.SocketIOKey,
 		Sharded:               cfg.SocketIOAdapter == "sharded",
 		SubscriptionMode:      cfg.SocketIOSubscriptionMode,
-		Authenticate:          signer.Verify,
+		Authenticate:          func(token string) (*auth.Principal, error) { return verifier.Verify(ctx, token) },
+		TokenExpiryGrace:      cfg.TokenExpiryGrace,
 		CookieName:            session.CookieName,
 		AllowedOrigins:        cfg.AllowedOrigins,
 		MaxHttpBufferSize:     cfg.SocketIOMaxMessageBytes,
@@ -94,7 +117,7 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 		MaxConnectionsPerIP:   cfg.MaxConnectionsPerIP,
 		TrustProxy:            cfg.TrustProxy,
 		MaxSocketsPerIdentity: cfg.MaxSocketsPerIdentity,
-		OnConnection:          func(s *socket.Socket, identity string) { sockets.Register(s, identity) },
+		OnConnection:          sockets.Register,
 		// Events published while the adapter was not subscribed are lost for
 		// this server's sockets: send them the current state of their tasks.
 		OnResubscribe: func() {
@@ -126,6 +149,7 @@ func run(ctx context.Context, stop func(), getenv func(string) string, stdout io
 	var draining atomic.Bool
 	router := httpapi.NewRouter(httpapi.Deps{
 		Signer:   signer,
+		Auth:     verifier,
 		Tasks:    tasks,
 		Realtime: rt.Handler(),
 		Static:   static,

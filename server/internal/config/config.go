@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/shared/envconf"
 )
 
@@ -31,6 +32,30 @@ type Config struct {
 	// a random secret is used and SecretGenerated is true.
 	Secret          []byte
 	SecretGenerated bool
+	// AnonymousSessions hands out anonymous identities at GET /api/v1/session
+	// and accepts their tokens (ANONYMOUS_SESSIONS, default true). Production
+	// sets it false: only the app's JWTs, API keys and viewer tokens are
+	// accepted, and GET /api/v1/session answers 404.
+	AnonymousSessions bool
+	// JWTSecret verifies the app's HS256/384/512 JWTs (TASKWIRE_JWT_SECRET, at
+	// least 32 bytes).
+	JWTSecret []byte
+	// JWKSURL is the app's JWKS endpoint, whose keys verify its RS/PS/ES/EdDSA
+	// JWTs (TASKWIRE_JWKS_URL, http:// or https://).
+	JWKSURL string
+	// JWTIssuer and JWTAudience, when set, must be the "iss" and one "aud" of
+	// the app's JWTs (TASKWIRE_JWT_ISSUER, TASKWIRE_JWT_AUDIENCE).
+	JWTIssuer, JWTAudience string
+	// JWTLeeway is the clock skew allowed on "exp" and "nbf"
+	// (TASKWIRE_JWT_LEEWAY, default 30s, 1s to 5m).
+	JWTLeeway time.Duration
+	// APIKeys are the backends' keys (TASKWIRE_API_KEYS: comma-separated
+	// name:sha256hex, the SHA-256 of each key; two entries for a rotation).
+	APIKeys []auth.APIKey
+	// TokenExpiryGrace is how long a socket whose token expired stays
+	// connected, after task:token_expired, for the client to send a fresh one
+	// (TOKEN_EXPIRY_GRACE, default 10s, 1s to 10m).
+	TokenExpiryGrace time.Duration
 	// LogLevel is the minimum level logged (LOG_LEVEL: debug, info, warn, error;
 	// default info).
 	LogLevel slog.Level
@@ -140,6 +165,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		BodyReadTimeout: 30 * time.Second,
 
 		MaxUnauthenticated: 1000,
+		AnonymousSessions:  true,
+		JWTLeeway:          auth.DefaultLeeway,
+		TokenExpiryGrace:   10 * time.Second,
 
 		SocketIOMaxMessageBytes: 1_000_000,
 		TaskCreateRate:          10,
@@ -200,6 +228,38 @@ func Load(getenv func(string) string) (*Config, error) {
 	} else {
 		c.SecretGenerated = true
 	}
+	if s := getenv("ANONYMOUS_SESSIONS"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			bad("ANONYMOUS_SESSIONS", "%q is not true or false", s)
+		}
+		c.AnonymousSessions = b && err == nil
+	}
+	if s := getenv("TASKWIRE_JWT_SECRET"); s != "" {
+		if len(s) < 32 {
+			bad("TASKWIRE_JWT_SECRET", "must be at least 32 bytes, got %d", len(s))
+		}
+		c.JWTSecret = []byte(s)
+	}
+	if s := getenv("TASKWIRE_JWKS_URL"); s != "" {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("TASKWIRE_JWKS_URL", "%s is not an http:// or https:// URL", redactURL(s))
+		}
+		c.JWKSURL = s
+	}
+	c.JWTIssuer = getenv("TASKWIRE_JWT_ISSUER")
+	c.JWTAudience = getenv("TASKWIRE_JWT_AUDIENCE")
+	if s := getenv("TASKWIRE_API_KEYS"); s != "" {
+		keys, err := auth.ParseAPIKeys(s)
+		if err != nil {
+			bad("TASKWIRE_API_KEYS", "%v", err)
+		}
+		c.APIKeys = keys
+	}
+	if !c.AnonymousSessions && c.JWTSecret == nil && c.JWKSURL == "" && len(c.APIKeys) == 0 {
+		bad("ANONYMOUS_SESSIONS", "is false, but no token could be verified: set TASKWIRE_JWT_SECRET, TASKWIRE_JWKS_URL or TASKWIRE_API_KEYS")
+	}
 	duration := func(name string, dst *time.Duration) {
 		if s := getenv(name); s != "" {
 			d, err := time.ParseDuration(s)
@@ -219,6 +279,8 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 	}
 	bounded("SOCKETIO_CONNECT_TIMEOUT", &c.ConnectTimeout, 100*time.Millisecond, 45*time.Second)
+	bounded("TOKEN_EXPIRY_GRACE", &c.TokenExpiryGrace, time.Second, 10*time.Minute)
+	bounded("TASKWIRE_JWT_LEEWAY", &c.JWTLeeway, time.Second, 5*time.Minute)
 	bounded("BODY_READ_TIMEOUT", &c.BodyReadTimeout, 100*time.Millisecond, 10*time.Minute)
 	if s := getenv("TASK_MAX_ATTEMPTS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -315,6 +377,14 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("httpAddr", c.HTTPAddr),
 		slog.String("redisURL", redactURL(c.RedisURL)),
 		slog.Bool("secretFromEnv", !c.SecretGenerated),
+		slog.Bool("anonymousSessions", c.AnonymousSessions),
+		slog.Bool("jwtSecretSet", c.JWTSecret != nil),
+		slog.String("jwksURL", redactURL(c.JWKSURL)),
+		slog.String("jwtIssuer", c.JWTIssuer),
+		slog.String("jwtAudience", c.JWTAudience),
+		slog.String("jwtLeeway", c.JWTLeeway.String()),
+		slog.Any("apiKeys", apiKeyNames(c.APIKeys)),
+		slog.String("tokenExpiryGrace", c.TokenExpiryGrace.String()),
 		slog.String("logLevel", c.LogLevel.String()),
 		slog.String("socketIOKey", c.SocketIOKey),
 		slog.String("socketIOAdapter", c.SocketIOAdapter),
@@ -343,6 +413,15 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("staticDir", c.StaticDir),
 		slog.String("pprofAddr", c.PprofAddr),
 	)
+}
+
+// apiKeyNames lists the names of keys, never their hashes.
+func apiKeyNames(keys []auth.APIKey) []string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name
+	}
+	return names
 }
 
 // urlError returns err without the URL that net/url puts in its errors, which

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/taskctl"
 )
@@ -25,8 +26,13 @@ const DefaultMaxBodyBytes = 64 << 10
 
 // Deps are what the router needs.
 type Deps struct {
+	// Signer issues anonymous sessions at GET /api/v1/session; nil (or an Auth
+	// that refuses anonymous tokens) answers 404 there.
 	Signer *session.Signer
-	Tasks  *taskctl.Service
+	// Auth verifies the tokens of requests; default: anonymous sessions of
+	// Signer only.
+	Auth  *auth.Verifier
+	Tasks *taskctl.Service
 	// Realtime serves /socket.io/.
 	Realtime http.Handler
 	// Static serves everything that is not an API route (the web app).
@@ -89,6 +95,9 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.BodyTimeout <= 0 {
 		d.BodyTimeout = DefaultBodyTimeout
 	}
+	if d.Auth == nil {
+		d.Auth, _ = auth.New(context.Background(), auth.Config{Sessions: d.Signer})
+	}
 	h := &handlers{Deps: d}
 
 	r := gin.New()
@@ -121,6 +130,7 @@ func NewRouter(d Deps) *gin.Engine {
 	authed.DELETE("/tasks/:id", h.cancelTask)
 	authed.GET("/tasks/:id/result", h.getResult)
 	authed.GET("/tasks/:id/streams/:name", h.getStream)
+	authed.POST("/tasks/:id/viewers", h.createViewer)
 
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path)

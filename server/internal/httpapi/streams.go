@@ -32,7 +32,11 @@ func (h *handlers) getStream(c *gin.Context) {
 		}
 		limit = n
 	}
-	page, err := h.Tasks.Stream(c, identity(c), c.Param("id"), c.Param("name"), from, limit)
+	owner, ok := h.ownerFor(c)
+	if !ok {
+		return
+	}
+	page, err := h.Tasks.Stream(c, owner, c.Param("id"), c.Param("name"), from, limit)
 	if errors.Is(err, taskctl.ErrBadStreamName) {
 		writeError(c, http.StatusBadRequest, "bad_request", "a stream name is 1 to 64 letters, digits, '.', '_' or '-'")
 		return

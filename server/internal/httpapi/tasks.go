@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/taskctl"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -35,8 +36,13 @@ func tokenFrom(r *http.Request) string {
 }
 
 // session returns the caller's token, issuing a new identity when the request has
-// no valid one, and sets it as an HttpOnly cookie.
+// no valid one, and sets it as an HttpOnly cookie. Without anonymous sessions
+// it answers 404.
 func (h *handlers) session(c *gin.Context) {
+	if h.Signer == nil || !h.Auth.AnonymousSessions() {
+		writeError(c, http.StatusNotFound, "not_found", "anonymous sessions are turned off: use a token of the app (Authorization: Bearer)")
+		return
+	}
 	token := tokenFrom(c.Request)
 	if _, err := h.Signer.Verify(token); err != nil {
 		token, _ = h.Signer.New()
@@ -69,27 +75,6 @@ func (h *handlers) isTLS(r *http.Request) bool {
 	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
-// identify resolves the caller's identity or answers 401.
-func (h *handlers) identify(c *gin.Context) {
-	token := tokenFrom(c.Request)
-	if !h.cookieBelieved(c.Request) && !strings.HasPrefix(c.GetHeader("Authorization"), "Bearer ") {
-		token = "" // a page of another site allowed only through "*": no credentials
-	}
-	if token == "" {
-		writeError(c, http.StatusUnauthorized, "unauthorized", "no session: call GET /api/v1/session and send the token as a cookie or an Authorization: Bearer header")
-		return
-	}
-	id, err := h.Signer.Verify(token)
-	if err != nil {
-		writeError(c, http.StatusUnauthorized, "unauthorized", "invalid session token")
-		return
-	}
-	c.Set(identityKey, id)
-	c.Next()
-}
-
-func identity(c *gin.Context) string { return c.GetString(identityKey) }
-
 func (h *handlers) createTask(c *gin.Context) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.MaxBodyBytes))
 	if err != nil {
@@ -106,7 +91,16 @@ func (h *handlers) createTask(c *gin.Context) {
 		writeError(c, http.StatusBadRequest, "bad_request", "could not read the body: "+err.Error())
 		return
 	}
-	rec, err := h.Tasks.Create(c, identity(c), body)
+	p := principal(c)
+	owner := p.Identity
+	switch p.Kind {
+	case auth.KindViewer:
+		forbidden(c, "a viewer token is read-only: it cannot start tasks")
+		return
+	case auth.KindAPIKey:
+		owner = taskctl.Anyone // the body's subject
+	}
+	rec, err := h.Tasks.Create(c, owner, body)
 	if err != nil {
 		h.taskError(c, err)
 		return
@@ -119,7 +113,20 @@ func (h *handlers) createTask(c *gin.Context) {
 }
 
 func (h *handlers) listTasks(c *gin.Context) {
-	list, err := h.Tasks.List(c, identity(c))
+	p := principal(c)
+	owner := p.Identity
+	switch p.Kind {
+	case auth.KindViewer:
+		h.listViewer(c, p)
+		return
+	case auth.KindAPIKey:
+		owner = c.Query("subject")
+		if owner == "" || !auth.ValidSubject(owner) {
+			writeError(c, http.StatusBadRequest, "bad_request", "with an API key, name the identity whose tasks to list: GET /api/v1/tasks?subject=<identity>")
+			return
+		}
+	}
+	list, err := h.Tasks.List(c, owner)
 	if err != nil {
 		h.taskError(c, err)
 		return
@@ -129,7 +136,11 @@ func (h *handlers) listTasks(c *gin.Context) {
 }
 
 func (h *handlers) getTask(c *gin.Context) {
-	rec, err := h.Tasks.Get(c, identity(c), c.Param("id"))
+	owner, ok := h.ownerFor(c)
+	if !ok {
+		return
+	}
+	rec, err := h.Tasks.Get(c, owner, c.Param("id"))
 	if err != nil {
 		h.taskError(c, err)
 		return
@@ -139,7 +150,15 @@ func (h *handlers) getTask(c *gin.Context) {
 }
 
 func (h *handlers) cancelTask(c *gin.Context) {
-	rec, outcome, err := h.Tasks.Cancel(c, identity(c), c.Param("id"))
+	owner, ok := h.ownerFor(c)
+	if !ok {
+		return
+	}
+	if principal(c).Kind == auth.KindViewer {
+		forbidden(c, "a viewer token is read-only: it cannot cancel the task")
+		return
+	}
+	rec, outcome, err := h.Tasks.Cancel(c, owner, c.Param("id"))
 	if err != nil {
 		h.taskError(c, err)
 		return
@@ -152,7 +171,15 @@ func (h *handlers) cancelTask(c *gin.Context) {
 }
 
 func (h *handlers) getResult(c *gin.Context) {
-	rec, rc, err := h.Tasks.OpenResult(c, identity(c), c.Param("id"))
+	owner, ok := h.ownerFor(c)
+	if !ok {
+		return
+	}
+	if p := principal(c); p.Kind == auth.KindViewer && !p.AllowResult {
+		forbidden(c, "this viewer token does not allow downloading the result")
+		return
+	}
+	rec, rc, err := h.Tasks.OpenResult(c, owner, c.Param("id"))
 	if err != nil {
 		h.taskError(c, err)
 		return

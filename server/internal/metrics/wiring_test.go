@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskwire/taskwire/emitter"
+	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/httpapi"
 	"github.com/taskwire/taskwire/server/internal/kindtest"
 	"github.com/taskwire/taskwire/server/internal/metrics"
@@ -43,6 +44,7 @@ func newServer(t *testing.T) *server {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	signer, err := session.NewSigner(bytes.Repeat([]byte("k"), 32))
+	verifier, _ := auth.New(context.Background(), auth.Config{Sessions: signer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,7 @@ func newServer(t *testing.T) *server {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rt, err := realtime.New(ctx, realtime.Config{
-		Redis: rdb, Authenticate: signer.Verify, Observer: m,
+		Redis: rdb, Authenticate: func(tok string) (*auth.Principal, error) { return verifier.Verify(context.Background(), tok) }, Observer: m,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zishang520/socket.io/v2/socket"
 
+	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/realtime"
 	"github.com/taskwire/taskwire/server/internal/transport/eiotest"
 	"github.com/taskwire/taskwire/shared/redistest"
@@ -181,7 +182,7 @@ func TestMaxConnectionsConcurrentWebSocket(t *testing.T) {
 func echoReplica(t *testing.T, maxBytes int64) *replica {
 	return newReplica(t, redistest.Start(t).Addr, func(c *realtime.Config) {
 		c.MaxHttpBufferSize = maxBytes
-		c.OnConnection = func(s *socket.Socket, _ string) {
+		c.OnConnection = func(s *socket.Socket, _ *auth.Principal) {
 			s.On("echo", func(args ...any) {
 				msg, _ := args[0].(string)
 				if ack, ok := args[len(args)-1].(socket.Ack); ok {

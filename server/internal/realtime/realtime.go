@@ -25,6 +25,7 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/redisadapter"
 	"github.com/taskwire/taskwire/server/internal/transport"
 	"github.com/taskwire/taskwire/shared/events"
@@ -44,9 +45,15 @@ type Config struct {
 	// dynamic). The workers' emitter must use the same mode.
 	Sharded          bool
 	SubscriptionMode string
-	// Authenticate maps a session token to an identity; an error (or an empty
-	// identity) refuses the socket. Required.
-	Authenticate func(token string) (identity string, err error)
+	// Authenticate maps a token to a principal; an error (or an empty
+	// identity) refuses the socket with the connect_error "unauthorized",
+	// whose data is {"code":"unauthorized","message":<the *auth.Error's
+	// reason>}. API keys are refused: they are for the HTTP API. Required.
+	Authenticate func(token string) (*auth.Principal, error)
+	// TokenExpiryGrace is how long a socket whose token expired stays
+	// connected after task:token_expired, for the client to send a fresh
+	// token with auth:refresh; default 10s.
+	TokenExpiryGrace time.Duration
 	// CookieName is the session cookie read when the handshake has no
 	// auth.token. Empty: tokens only from auth.
 	CookieName string
@@ -93,7 +100,7 @@ type Config struct {
 	// every event the client sends. It is the last to see the handshake's auth
 	// object (which carries the session token), headers and query: they are
 	// cleared afterwards.
-	OnConnection func(s *socket.Socket, identity string)
+	OnConnection func(s *socket.Socket, p *auth.Principal)
 	// OnResubscribe, when set, is called (on a goroutine of its own) each time
 	// the adapter of the main namespace has subscribed again after its Redis
 	// connection was lost. Events published in between never reached this
@@ -201,6 +208,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 3 * time.Second
+	}
+	if cfg.TokenExpiryGrace <= 0 {
+		cfg.TokenExpiryGrace = 10 * time.Second
 	}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
@@ -375,15 +385,21 @@ func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedErr
 	token := s.token(sock.Handshake())
 	if token == "" {
 		s.obs.Refused(RefusedUnauthorized)
-		next(socket.NewExtendedError(ErrUnauthorized, nil))
+		next(unauthorized("no token: send it as auth.token in the handshake"))
 		return
 	}
-	identity, err := s.cfg.Authenticate(token)
-	if err != nil || identity == "" {
+	p, err := s.cfg.Authenticate(token)
+	switch {
+	case err != nil || p == nil || p.Identity == "":
 		s.obs.Refused(RefusedUnauthorized)
-		next(socket.NewExtendedError(ErrUnauthorized, nil))
+		next(unauthorized(reason(err)))
+		return
+	case p.Kind == auth.KindAPIKey:
+		s.obs.Refused(RefusedUnauthorized)
+		next(unauthorized("API keys are for the HTTP API; a browser connects with its user's token or a viewer token"))
 		return
 	}
+	identity := p.Identity
 	switch s.sess.authenticate(&s.cfg, sock.Conn().Id(), identity) {
 	case RefusedFull:
 		s.obs.Refused(RefusedFull)
@@ -400,8 +416,9 @@ func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedErr
 	}
 	sock.SetData(SocketData{Identity: identity})
 	sock.Join(socket.Room(events.UserRoom(identity)), socket.Room(events.SocketRoom(identity, string(sock.Id()))))
+	s.watchExpiry(sock, p)
 	if s.cfg.OnConnection != nil {
-		s.cfg.OnConnection(sock, identity)
+		s.cfg.OnConnection(sock, p)
 	}
 	// The handshake's auth object holds the session token: it is kept no
 	// longer than needed. Its copies of the request's headers (the cookie with
@@ -410,6 +427,20 @@ func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedErr
 	h := sock.Handshake()
 	h.Auth, h.Headers, h.Query = nil, nil, nil
 	next(nil)
+}
+
+// unauthorized is the connect_error of a refused token.
+func unauthorized(why string) *socket.ExtendedError {
+	return socket.NewExtendedError(ErrUnauthorized, map[string]any{"code": "unauthorized", "message": why})
+}
+
+// reason says why a token was refused, without the token.
+func reason(err error) string {
+	var ae *auth.Error
+	if errors.As(err, &ae) {
+		return ae.Reason
+	}
+	return "invalid token"
 }
 
 // sent reports an outgoing event of a socket to the observer.

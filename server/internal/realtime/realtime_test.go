@@ -14,6 +14,7 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/emitter"
+	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/realtime"
 	"github.com/taskwire/taskwire/server/internal/transport/eiotest"
 	"github.com/taskwire/taskwire/shared/events"
@@ -23,7 +24,7 @@ import (
 // tokens maps test tokens to identities.
 var tokens = map[string]string{"tok-alice": "alice", "tok-bob": "bob"}
 
-func authenticate(token string) (string, error) {
+func authenticateID(token string) (string, error) {
 	if id, ok := tokens[token]; ok {
 		return id, nil
 	}
@@ -167,7 +168,8 @@ func TestAuthentication(t *testing.T) {
 
 func TestOnConnectionSeesFirstEvent(t *testing.T) {
 	r := newReplica(t, redistest.Start(t).Addr, func(c *realtime.Config) {
-		c.OnConnection = func(s *socket.Socket, identity string) {
+		c.OnConnection = func(s *socket.Socket, p *auth.Principal) {
+			identity := p.Identity
 			_ = s.On("whoami", func(args ...any) {
 				if ack, ok := args[len(args)-1].(socket.Ack); ok {
 					ack([]any{identity}, nil)
@@ -318,4 +320,12 @@ func TestNewValidates(t *testing.T) {
 	if _, err := realtime.New(ctx, realtime.Config{Redis: dead, Authenticate: authenticate}); err == nil {
 		t.Fatal("New accepted an unreachable Redis")
 	}
+}
+
+func authenticate(token string) (*auth.Principal, error) {
+	id, err := authenticateID(token)
+	if err != nil {
+		return nil, err
+	}
+	return &auth.Principal{Identity: id, Kind: auth.KindUser}, nil
 }

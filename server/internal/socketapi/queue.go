@@ -5,11 +5,13 @@ import (
 	"sync"
 
 	"github.com/zishang520/socket.io/v2/socket"
+
+	"github.com/taskwire/taskwire/server/internal/auth"
 )
 
 // job is one event of a socket to handle.
 type job struct {
-	handle func(context.Context, *socket.Socket, string, []any)
+	handle func(context.Context, *socket.Socket, *auth.Principal, []any)
 	args   []any
 	// redis: the handler calls Redis, so it takes a place in the server's pool.
 	redis bool
@@ -19,9 +21,9 @@ type job struct {
 // as many goroutines that take the next waiting event when done, and at most
 // h.Queued waiting.
 type queue struct {
-	h        *Handlers
-	s        *socket.Socket
-	identity string
+	h *Handlers
+	s *socket.Socket
+	p *auth.Principal
 
 	mu      sync.Mutex
 	waiting []job
@@ -71,7 +73,7 @@ func (q *queue) close() {
 // run handles j, then the waiting events, until there are none.
 func (q *queue) run(j job) {
 	for {
-		q.h.exec(q.s, q.identity, j)
+		q.h.exec(q.s, q.p, j)
 		q.mu.Lock()
 		if q.closed || q.head == len(q.waiting) {
 			q.running--
@@ -88,7 +90,7 @@ func (q *queue) run(j job) {
 
 // exec handles one event within requestTimeout, in a place of the server's
 // pool when it calls Redis; without a place in time it answers "unavailable".
-func (h *Handlers) exec(s *socket.Socket, identity string, j job) {
+func (h *Handlers) exec(s *socket.Socket, p *auth.Principal, j job) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	if j.redis {
@@ -101,5 +103,5 @@ func (h *Handlers) exec(s *socket.Socket, identity string, j job) {
 			return
 		}
 	}
-	j.handle(ctx, s, identity, j.args)
+	j.handle(ctx, s, p, j.args)
 }

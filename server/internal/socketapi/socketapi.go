@@ -13,6 +13,8 @@ import (
 
 	"github.com/zishang520/socket.io/v2/socket"
 
+	"github.com/taskwire/taskwire/server/internal/auth"
+
 	"github.com/taskwire/taskwire/server/internal/taskctl"
 	"github.com/taskwire/taskwire/shared/events"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -78,14 +80,16 @@ func (h *Handlers) init() {
 	})
 }
 
-// Register attaches the event handlers to s, whose identity is identity. It has the
-// signature of realtime.Config.OnConnection.
+// Register attaches the event handlers to s, which p authenticated. It has the
+// signature of realtime.Config.OnConnection. A viewer's socket may follow its
+// one task (any other answers as not found) and cancel nothing.
 //
 // It adds one catch-all listener rather than one per event: a listener per
 // event name costs a map entry and a list on every socket, for its whole life.
-func (h *Handlers) Register(s *socket.Socket, identity string) {
+func (h *Handlers) Register(s *socket.Socket, p *auth.Principal) {
 	h.init()
-	q := &queue{h: h, s: s, identity: identity}
+	identity := p.Identity
+	q := &queue{h: h, s: s, p: p}
 	s.OnAny(func(args ...any) {
 		if len(args) == 0 {
 			return
@@ -219,10 +223,24 @@ func reply(ack socket.Ack, v any) {
 	}
 }
 
-func (h *Handlers) subscribe(ctx context.Context, s *socket.Socket, identity string, args []any) {
+// owner is what the task service is asked as for p about task id: p's
+// identity, or for a viewer Anyone for its task and nobody for the others.
+func owner(p *auth.Principal, id string) (string, bool) {
+	if p.Kind == auth.KindViewer {
+		return taskctl.Anyone, id == p.TaskID
+	}
+	return p.Identity, true
+}
+
+func (h *Handlers) subscribe(ctx context.Context, s *socket.Socket, p *auth.Principal, args []any) {
 	id, ack, bad := request(args)
 	if bad != nil {
 		reply(ack, bad)
+		return
+	}
+	identity, ok := owner(p, id)
+	if !ok {
+		reply(ack, serviceError(taskctl.ErrNotFound))
 		return
 	}
 	if _, err := h.Tasks.Get(ctx, identity, id); err != nil {
@@ -245,7 +263,7 @@ func (h *Handlers) subscribe(ctx context.Context, s *socket.Socket, identity str
 	_ = s.Emit(events.TaskState, rec)
 }
 
-func (h *Handlers) unsubscribe(_ context.Context, s *socket.Socket, _ string, args []any) {
+func (h *Handlers) unsubscribe(_ context.Context, s *socket.Socket, _ *auth.Principal, args []any) {
 	id, ack, bad := request(args)
 	if bad != nil {
 		reply(ack, bad)
@@ -255,10 +273,19 @@ func (h *Handlers) unsubscribe(_ context.Context, s *socket.Socket, _ string, ar
 	reply(ack, events.SubscribeRequest{TaskID: id})
 }
 
-func (h *Handlers) cancel(ctx context.Context, _ *socket.Socket, identity string, args []any) {
+func (h *Handlers) cancel(ctx context.Context, _ *socket.Socket, p *auth.Principal, args []any) {
 	id, ack, bad := request(args)
 	if bad != nil {
 		reply(ack, bad)
+		return
+	}
+	identity, ok := owner(p, id)
+	switch {
+	case !ok:
+		reply(ack, serviceError(taskctl.ErrNotFound))
+		return
+	case p.Kind == auth.KindViewer:
+		reply(ack, ackError("forbidden", "a viewer token is read-only: it cannot cancel the task"))
 		return
 	}
 	rec, _, err := h.Tasks.Cancel(ctx, identity, id)

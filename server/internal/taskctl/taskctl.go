@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/taskwire/taskwire/emitter"
 	"github.com/taskwire/taskwire/server/internal/paramschema"
@@ -73,6 +75,12 @@ func (e *ActiveLimitError) Error() string {
 
 // Is reports whether target is ErrTooManyActive.
 func (e *ActiveLimitError) Is(target error) bool { return target == ErrTooManyActive }
+
+// Anyone, passed as the owner, acts on any task whoever owns it: a backend
+// with an API key (and a viewer, for its one task, which the caller checks).
+// Create then takes the owner from the request's subject. No identity can be
+// Anyone: identities have no control characters.
+const Anyone = "\x00anyone"
 
 // Joiner makes a socket join a task's room, on whichever server replica the socket
 // lives, provided the socket belongs to identity.
@@ -160,6 +168,9 @@ type CreateRequest struct {
 	// SocketID, when set, names a socket of the caller that must follow the task
 	// from its first event.
 	SocketID string `json:"socketId,omitempty"`
+	// Subject is the identity a backend (an API key) starts the task for;
+	// only with an API key, and required with one.
+	Subject string `json:"subject,omitempty"`
 }
 
 // ParseCreateRequest decodes a task creation body and checks its envelope: an
@@ -178,7 +189,22 @@ func ParseCreateRequest(body []byte) (*CreateRequest, error) {
 	if req.SocketID != "" && !validSocketID(req.SocketID) {
 		return nil, &tasks.ValidationError{Field: "socketId", Message: "must be a Socket.IO socket id (1 to 64 letters, digits, '-' or '_')"}
 	}
+	if req.Subject != "" && !validSubject(req.Subject) {
+		return nil, &tasks.ValidationError{Field: "subject", Message: "must be 1 to 256 characters without control characters"}
+	}
 	return &req, nil
+}
+
+func validSubject(s string) bool {
+	if len(s) > 256 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func validSocketID(s string) bool {
@@ -202,10 +228,22 @@ func validSocketID(s string) bool {
 // *UnknownKindError, a *ParamsError, a *KindUnavailableError when the kind's
 // schema does not compile, a *RateLimitError or an *ActiveLimitError when a
 // limit of the identity refuses it, ErrUnavailable when Redis fails.
+//
+// With owner Anyone (an API key) the task is created for the request's
+// subject, which is required; the limits are the subject's. Any other owner
+// may not name a subject.
 func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks.Record, error) {
 	req, err := ParseCreateRequest(body)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case owner == Anyone && req.Subject == "":
+		return nil, &tasks.ValidationError{Field: "subject", Message: "is required with an API key: the identity the task is for (for example \"u-42\")"}
+	case owner == Anyone:
+		owner = req.Subject
+	case req.Subject != "":
+		return nil, &tasks.ValidationError{Field: "subject", Message: "is only for backends with an API key; a task is always created for the caller"}
 	}
 	ks, err := s.resolveKind(ctx, req.Kind)
 	if err != nil {
@@ -300,7 +338,7 @@ func (s *Service) owned(ctx context.Context, owner, id string) (*tasks.Record, e
 	if err != nil {
 		return nil, err
 	}
-	if rec.Owner != owner {
+	if owner != Anyone && rec.Owner != owner {
 		return nil, ErrNotFound
 	}
 	return rec, nil

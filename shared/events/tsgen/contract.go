@@ -42,6 +42,7 @@ var (
 		{"TaskFailed", events.TaskFailed, reflect.TypeFor[events.Failed]()},
 		{"TaskCancelled", events.TaskCancelled, reflect.TypeFor[events.Cancelled]()},
 		{"TaskState", events.TaskState, reflect.TypeFor[events.State]()},
+		{"TaskTokenExpired", events.TaskTokenExpired, reflect.TypeFor[events.TokenExpired]()},
 	}
 	clientEvents = []clientEvent{
 		{"TaskSubscribe", events.TaskSubscribe, reflect.TypeFor[events.SubscribeRequest](),
@@ -50,6 +51,8 @@ var (
 			[]reflect.Type{reflect.TypeFor[events.SubscribeRequest](), reflect.TypeFor[events.AckError]()}},
 		{"TaskCancel", events.TaskCancel, reflect.TypeFor[events.CancelRequest](),
 			[]reflect.Type{reflect.TypeFor[events.State](), reflect.TypeFor[events.AckError]()}},
+		{"AuthRefresh", events.AuthRefresh, reflect.TypeFor[events.RefreshRequest](),
+			[]reflect.Type{reflect.TypeFor[events.RefreshAck](), reflect.TypeFor[events.AckError]()}},
 	}
 	numbers = []number{
 		{reflect.TypeFor[tasks.ExportParams](), "MinExportRows", tasks.MinExportRows},

@@ -278,6 +278,12 @@ export type TaskKind = "export";
  */
 export type TaskState = "queued" | "running" | "completed" | "failed" | "cancelled";
 
+/** TokenExpired is the payload of TaskTokenExpired. */
+export interface TokenExpired {
+  /** ExpiresAt is when the token expired. */
+  expiresAt: string;
+}
+
 /** SubscribeRequest is the payload of TaskSubscribe. */
 export interface SubscribeRequest {
   taskId: string;
@@ -294,6 +300,18 @@ export interface AckError {
 /** CancelRequest is the payload of TaskCancel. */
 export interface CancelRequest {
   taskId: string;
+}
+
+/** RefreshRequest is the payload of AuthRefresh. */
+export interface RefreshRequest {
+  token: string;
+}
+
+/** RefreshAck is the acknowledgement of an accepted AuthRefresh. */
+export interface RefreshAck {
+  ok: boolean;
+  /** ExpiresAt is when the new token expires; absent for tokens that do not. */
+  expiresAt?: string;
 }
 
 /** ExportParams are the parameters of an export task. */
@@ -381,6 +399,13 @@ export const Events = {
   /** TaskState carries a State payload: the whole current snapshot of a task. */
   TaskState: "task:state",
   /**
+   * TaskTokenExpired carries a TokenExpired payload: the token the socket
+   * authenticated with has expired. The server disconnects the socket
+   * TOKEN_EXPIRY_GRACE later (default 10 s) unless the client sent a fresh
+   * token with AuthRefresh first.
+   */
+  TaskTokenExpired: "task:token_expired",
+  /**
    * TaskSubscribe asks to follow a task: payload SubscribeRequest, ack State or an
    * AckError.
    */
@@ -392,6 +417,12 @@ export const Events = {
   TaskUnsubscribe: "task:unsubscribe",
   /** TaskCancel asks to cancel a task: payload CancelRequest, ack State or an AckError. */
   TaskCancel: "task:cancel",
+  /**
+   * AuthRefresh replaces the token of the socket (before or after it
+   * expired): payload RefreshRequest, ack RefreshAck or an AckError
+   * ("unauthorized"; "identity_changed" for a token of another identity).
+   */
+  AuthRefresh: "auth:refresh",
 } as const;
 
 /** Events the server sends to browsers, in the form socket.io-client types them. */
@@ -424,6 +455,13 @@ export interface ServerToClientEvents {
   "task:cancelled": (payload: Cancelled) => void;
   /** TaskState carries a State payload: the whole current snapshot of a task. */
   "task:state": (payload: TaskRecord) => void;
+  /**
+   * TaskTokenExpired carries a TokenExpired payload: the token the socket
+   * authenticated with has expired. The server disconnects the socket
+   * TOKEN_EXPIRY_GRACE later (default 10 s) unless the client sent a fresh
+   * token with AuthRefresh first.
+   */
+  "task:token_expired": (payload: TokenExpired) => void;
 }
 
 /** Events browsers send to the server, each with an acknowledgement. */
@@ -440,4 +478,10 @@ export interface ClientToServerEvents {
   "task:unsubscribe": (request: SubscribeRequest, ack: (reply: SubscribeRequest | AckError) => void) => void;
   /** TaskCancel asks to cancel a task: payload CancelRequest, ack State or an AckError. */
   "task:cancel": (request: CancelRequest, ack: (reply: TaskRecord | AckError) => void) => void;
+  /**
+   * AuthRefresh replaces the token of the socket (before or after it
+   * expired): payload RefreshRequest, ack RefreshAck or an AckError
+   * ("unauthorized"; "identity_changed" for a token of another identity).
+   */
+  "auth:refresh": (request: RefreshRequest, ack: (reply: RefreshAck | AckError) => void) => void;
 }

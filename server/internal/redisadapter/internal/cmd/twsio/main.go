@@ -43,6 +43,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/zishang520/socket.io/v2/socket"
 
+	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/realtime"
 )
 
@@ -134,9 +135,11 @@ func run() error {
 		Key:              os.Getenv("ADAPTER_KEY"),
 		Sharded:          sharded,
 		SubscriptionMode: os.Getenv("SUBSCRIPTION_MODE"),
-		Authenticate:     func(string) (string, error) { return "tester", nil },
-		OnConnection:     func(s *socket.Socket, _ string) { joinAuthRooms(s) },
-		Logger:           log,
+		Authenticate: func(string) (*auth.Principal, error) {
+			return &auth.Principal{Identity: "tester", Kind: auth.KindUser}, nil
+		},
+		OnConnection: func(s *socket.Socket, _ *auth.Principal) { joinAuthRooms(s) },
+		Logger:       log,
 	})
 	if err != nil {
 		return err
