@@ -194,9 +194,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			Client:            client,
 			RefreshInterval:   time.Hour,
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(JWKSRefreshMinInterval), 1),
-			// A token with an unknown key id beyond the rate is refused at once
-			// rather than held until the next fetch is allowed.
-			RateLimitWaitMax: time.Millisecond,
+			// The library fetches under the same deadline as it waits for the
+			// limiter: it must leave room for a real fetch. A token with an
+			// unknown key id whose fetch is more than this away is refused at
+			// once (the limiter tells without waiting); one closer waits for it.
+			RateLimitWaitMax: JWKSRefreshMinInterval / 2,
 			RefreshErrorHandlerFunc: func(string) func(context.Context, error) {
 				return func(ctx context.Context, err error) {
 					log.WarnContext(ctx, "auth: fetching the JWKS failed", "err", err)
