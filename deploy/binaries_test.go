@@ -378,15 +378,32 @@ func checkValue(name, value string) error {
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			return fmt.Errorf("%q is not a redis:// or rediss:// URL", value)
 		}
-	case name == "TASKWIRE_SECRET":
+	case name == "TASKWIRE_SECRET" || name == "TASKWIRE_JWT_SECRET":
 		if len(value) < 32 {
 			return fmt.Errorf("is %d bytes, at least 32 are needed", len(value))
+		}
+	case name == "ANONYMOUS_SESSIONS":
+		if _, err := strconv.ParseBool(value); err != nil {
+			return fmt.Errorf("%q is not true or false", value)
+		}
+	case name == "TASKWIRE_JWKS_URL":
+		u, err := url.Parse(value)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%q is not an http:// or https:// URL", value)
+		}
+	case name == "TASKWIRE_API_KEYS":
+		for _, entry := range strings.Split(value, ",") {
+			if !apiKeyRE.MatchString(strings.TrimSpace(entry)) {
+				return fmt.Errorf("an entry is not name:<64 lowercase hex digits> (the SHA-256 of the key, as taskwire-server apikey new prints it)")
+			}
 		}
 	}
 	return nil
 }
 
 var sizeRE = regexp.MustCompile(`(?i)^[0-9]+ *(b|kb|mb|gb|kib|mib|gib)?$`)
+
+var apiKeyRE = regexp.MustCompile(`^[^:,\s]+:[0-9a-f]{64}$`)
 
 // port returns the port of a listen address.
 func port(addr string) (int, error) {

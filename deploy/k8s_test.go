@@ -57,6 +57,9 @@ func TestManifests(t *testing.T) {
 			checkPDBs(t, r)
 			checkScaledObjects(t, r, contract)
 			checkImages(t, r, k.dir == "base")
+			if k.production {
+				checkProductionIdentities(t, r)
+			}
 		})
 	}
 }
@@ -132,6 +135,8 @@ func checkTaskwireContainer(t *testing.T, r *rendering, d *appsv1.Deployment, c 
 	}
 	sf := facts(t, b)
 	env := resolveEnv(t, r, c, id)
+	checkSecretSources(t, r, c, id)
+	checkMemoryLimit(t, c, id)
 
 	// Every variable is one the binary reads, in a form it accepts.
 	for _, n := range sortedKeys(env.names) {

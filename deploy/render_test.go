@@ -41,6 +41,8 @@ type kustomization struct {
 	dir      string
 	combo    string
 	external []string
+	// production marks a setup for real users: only the app's own tokens.
+	production bool
 }
 
 // kustomizations lists what is rendered and checked: the base, every overlay, and
@@ -48,7 +50,7 @@ type kustomization struct {
 var kustomizations = []kustomization{
 	{dir: "base", external: []string{"taskwire"}},
 	{dir: "overlays/dev"},
-	{dir: "overlays/production", external: []string{"taskwire"}},
+	{dir: "overlays/production", external: []string{"taskwire"}, production: true},
 	// KEDA on top of the dev overlay: the ScaledObject must find the in-cluster
 	// Redis that REDIS_URL names.
 	{dir: "tests/dev-keda", combo: `

@@ -62,6 +62,9 @@ type Config struct {
 	ProgressMaxRate float64
 	// LogLevel is the lowest level logged (LOG_LEVEL: debug, info, warn, error).
 	LogLevel slog.Level
+	// GoMemLimit is GOMEMLIMIT, the Go runtime's soft memory limit (read by
+	// the runtime; here only to be logged, so a pod's limit shows at start).
+	GoMemLimit string
 	// SocketIOKey is the prefix of the Socket.IO Redis channels (SOCKETIO_KEY); it
 	// must match the servers'.
 	SocketIOKey string
@@ -108,6 +111,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		SocketIOAdapter: or(getenv("SOCKETIO_ADAPTER"), "classic"),
 		Prefix:          or(getenv("TASKWIRE_PREFIX"), DefaultPrefix),
 		TaskTTL:         DefaultTaskTTL,
+		GoMemLimit:      getenv("GOMEMLIMIT"),
 		MetricsAddr:     or(getenv("METRICS_ADDR"), DefaultMetricsAddr),
 	}
 	var errs []error
@@ -213,6 +217,7 @@ func (c *Config) LogAttrs() []slog.Attr {
 		slog.Int64("resultMaxBytes", c.ResultMaxBytes),
 		slog.Float64("progressMaxRate", c.ProgressMaxRate),
 		slog.String("logLevel", c.LogLevel.String()),
+		slog.String("goMemLimit", c.GoMemLimit),
 		slog.String("socketioKey", c.SocketIOKey),
 		slog.String("socketioAdapter", c.SocketIOAdapter),
 		slog.String("prefix", c.Prefix),
