@@ -56,8 +56,8 @@ type Task struct {
 	// Total is the amount of work the server announced (rows of an export).
 	Total int64
 
-	rep      *progress.Reporter
-	st       *store.Store
+	rep      reporter
+	st       Store
 	maxBytes int64
 }
 
@@ -129,12 +129,68 @@ func Transient(code string, err error) error {
 	return &Error{Code: code, Message: err.Error(), Transient: true, Err: err}
 }
 
+// Store is what the runner needs of the task records; *store.Store is one.
+type Store interface {
+	// StartAttemptLimit counts a new attempt of task id and marks it running
+	// (store.Store.StartAttemptLimit).
+	StartAttemptLimit(ctx context.Context, id string, now time.Time, limit int) (*tasks.Record, error)
+	// Get returns the record of task id.
+	Get(ctx context.Context, id string) (*tasks.Record, error)
+	// NewResultWriter starts the stored result of an attempt.
+	NewResultWriter(ctx context.Context, id string, attempt int, limit int64) (*store.ResultWriter, error)
+}
+
+// Settler settles the queue entries the runner ran; *broker.Broker is one.
+type Settler interface {
+	// Settle records what happens to the entry of sig (broker.Broker.Settle).
+	Settle(sig *mtasks.Signature, o broker.Outcome)
+}
+
+// publisher is what the runner needs of Options.Publisher: progressPublisher
+// adapts a *progress.Publisher (whose Begin returns the concrete Reporter), and
+// the tests put a fake in its place.
+type publisher interface {
+	Begin(rec *tasks.Record, rate float64) reporter
+	Fail(ctx context.Context, id string, info tasks.ErrorInfo) error
+}
+
+// reporter writes the events of one attempt; *progress.Reporter is one.
+type reporter interface {
+	Started(ctx context.Context, total int64) error
+	Progress(ctx context.Context, done, total int64, stage string) error
+	Stage(ctx context.Context, id, message string) error
+	Metadata(ctx context.Context, fields map[string]any) error
+	Append(ctx context.Context, name string, items ...any) error
+	Completed(ctx context.Context, res *tasks.Result) error
+	Failed(ctx context.Context, info tasks.ErrorInfo) error
+	Cancelled(ctx context.Context) error
+	Requeued(ctx context.Context, stage string, next *time.Time) error
+}
+
+// The real types satisfy the interfaces.
+var (
+	_ Store     = (*store.Store)(nil)
+	_ Settler   = (*broker.Broker)(nil)
+	_ publisher = progressPublisher{}
+	_ reporter  = (*progress.Reporter)(nil)
+)
+
+type progressPublisher struct{ *progress.Publisher }
+
+func (p progressPublisher) Begin(rec *tasks.Record, rate float64) reporter {
+	return p.Publisher.Begin(rec, rate)
+}
+
 // Options configure a Runner.
 type Options struct {
-	Store     *store.Store
+	// Store holds the task records.
+	Store Store
+	// Publisher writes the events of the attempts.
 	Publisher *progress.Publisher
-	Registry  *taskctx.Registry
-	Broker    *broker.Broker
+	// Registry gives every attempt a context that can be cancelled.
+	Registry *taskctx.Registry
+	// Broker settles the queue entries.
+	Broker Settler
 	// MaxAttempts bounds the runs of a task whose record has no bound. Default 3.
 	MaxAttempts int
 	// Backoff returns the wait before the retry that follows attempt n (from 1).
@@ -234,6 +290,7 @@ func (nopObserver) Ended(Ending)        {}
 // Runner runs task attempts for Machinery. It is safe for concurrent use.
 type Runner struct {
 	opts     Options
+	pub      publisher
 	log      *slog.Logger
 	handlers map[tasks.Kind]Kind
 }
@@ -259,7 +316,7 @@ func New(opts Options) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{opts: opts, log: log, handlers: make(map[tasks.Kind]Kind)}
+	return &Runner{opts: opts, pub: progressPublisher{opts.Publisher}, log: log, handlers: make(map[tasks.Kind]Kind)}
 }
 
 // DefaultBackoff waits 1 s before the first retry, doubling up to 1 min, ±20 %.
@@ -348,7 +405,7 @@ func (r *Runner) run(ctx context.Context, sig *mtasks.Signature, kind tasks.Kind
 	at.started = r.opts.Now()
 	obs.Started(kind)
 	k, known := r.handlers[kind]
-	rep := r.opts.Publisher.Begin(rec, k.ProgressRate)
+	rep := r.pub.Begin(rec, k.ProgressRate)
 	maxAttempts := rec.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = r.opts.MaxAttempts
@@ -399,7 +456,7 @@ func (r *Runner) finalCtx(ctx context.Context) (context.Context, context.CancelF
 
 // finish turns the handler's result into the attempt's last event and the entry's
 // outcome.
-func (r *Runner) finish(ctx, tctx context.Context, rep *progress.Reporter, rec *tasks.Record, maxAttempts int,
+func (r *Runner) finish(ctx, tctx context.Context, rep reporter, rec *tasks.Record, maxAttempts int,
 	res *tasks.Result, herr error, log *slog.Logger, at *attempt) broker.Outcome {
 	cause := context.Cause(tctx)
 	if tctx.Err() == nil {
@@ -473,7 +530,7 @@ func classify(err error) (tasks.ErrorInfo, bool) {
 }
 
 // cancelled ends an attempt whose owner cancelled the task.
-func (r *Runner) cancelled(ctx context.Context, rep *progress.Reporter, log *slog.Logger, at *attempt) broker.Outcome {
+func (r *Runner) cancelled(ctx context.Context, rep reporter, log *slog.Logger, at *attempt) broker.Outcome {
 	fctx, cancel := r.finalCtx(ctx)
 	defer cancel()
 	err := rep.Cancelled(fctx)
@@ -495,7 +552,7 @@ func (r *Runner) exhausted(ctx context.Context, id string, log *slog.Logger, at 
 	}
 	info := tasks.ErrorInfo{Code: CodeWorkerLost,
 		Message: fmt.Sprintf("the task was interrupted %d times (its worker stopped or lost its lease); giving up", n)}
-	err := retry.Do(fctx, func(c context.Context) error { return r.opts.Publisher.Fail(c, id, info) }, progress.Transient)
+	err := retry.Do(fctx, func(c context.Context) error { return r.pub.Fail(c, id, info) }, progress.Transient)
 	if err == nil {
 		log.Warn("task failed: out of attempts", "code", info.Code, "attempts", n)
 	}
