@@ -2,8 +2,9 @@
 // that connects the servers of a cluster through Redis pub/sub, in the format of
 // Node's @socket.io/redis-adapter 8.x (classic PUBLISH/PSUBSCRIBE): Go and Node
 // servers can share one cluster, and @socket.io/redis-emitter (or taskwire's own
-// emitter) can reach the sockets of both. Every message is encoded and decoded by
-// the emitter/wire package, the single codec of the project.
+// emitter) can reach the sockets of both. Every message is written by the
+// emitter/wire package, the one the emitter publishes with, and read by the
+// decode package.
 //
 // Each namespace gets an Adapter that keeps its local rooms in a compact index of
 // its own (see memory; socket.io-go's in-memory adapter costs three times as much

@@ -10,6 +10,7 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 )
 
 // pending is a request of ours waiting for the other servers' answers. Its fields
@@ -129,7 +130,7 @@ func (rs *requests) failAll(err error) {
 
 // onResponse handles a message of a response channel.
 func (a *Adapter) onResponse(payload []byte) {
-	r, err := wire.DecodeResponse(payload)
+	r, err := decode.Response(payload)
 	if err != nil {
 		a.malformed("response", err, payload)
 		return
@@ -179,7 +180,7 @@ func (a *Adapter) onResponse(payload []byte) {
 
 // onRequest handles a message of the request channel.
 func (a *Adapter) onRequest(payload []byte) {
-	r, err := wire.DecodeRequest(payload)
+	r, err := decode.Request(payload)
 	if err != nil {
 		a.malformed("request", err, payload)
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 )
 
 // maxChannelsPerCommand bounds the channels of one SSUBSCRIBE or SUNSUBSCRIBE when
@@ -81,7 +82,7 @@ func (a *ShardedAdapter) handle(m *redis.Message, resp string) {
 	// Read in place: go-redis gives a string, and the decoder only reads it.
 	payload := unsafe.Slice(unsafe.StringData(m.Payload), len(m.Payload))
 	a.b.safely("sharded message", payload, func() {
-		cm, err := wire.DecodeClusterMessage(payload)
+		cm, err := decode.ClusterMessage(payload)
 		if err != nil {
 			a.b.stats.malformed.Add(1)
 			a.b.log.emit(slog.LevelWarn, "malformed", "redisadapter: malformed message dropped",

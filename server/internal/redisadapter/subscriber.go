@@ -13,6 +13,7 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 )
 
 // start subscribes to the namespace's channels on a connection of its own and
@@ -149,7 +150,7 @@ func (a *Adapter) onBroadcast(channel string, payload []byte) {
 			return
 		}
 	}
-	lb, err := wire.DecodeLazyBroadcast(payload)
+	lb, err := decode.Lazy(payload)
 	if err != nil {
 		a.malformed("broadcast", err, payload)
 		return
