@@ -50,8 +50,8 @@ test-go:
 # count never hits. A longer hunt: make fuzz-short FUZZTIME=10m.
 FUZZTIME ?= 10000x
 FUZZ_TARGETS := \
-	emitter:./wire:FuzzDecode emitter:./wire:FuzzLazyBroadcast emitter:./wire:FuzzDecodeClusterMessage \
-	emitter:.:FuzzEncodeDecode \
+	server:./internal/redisadapter/decode:FuzzDecode server:./internal/redisadapter/decode:FuzzLazyBroadcast \
+	server:./internal/redisadapter/decode:FuzzDecodeClusterMessage server:./internal/redisadapter/decode:FuzzEncodeDecode \
 	server:./internal/redisadapter:FuzzClassicChannels server:./internal/redisadapter:FuzzShardedChannels \
 	server:./internal/taskctl:FuzzParseCreateRequest server:./internal/socketapi:FuzzRequest \
 	server:./internal/session:FuzzVerify server:./internal/transport:FuzzQuery \

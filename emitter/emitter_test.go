@@ -16,8 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskwire/taskwire/emitter"
+	"github.com/taskwire/taskwire/emitter/internal/msgpacktest"
 	"github.com/taskwire/taskwire/emitter/internal/spec"
-	"github.com/taskwire/taskwire/emitter/wire"
 )
 
 // Every go-redis client type is a Publisher.
@@ -38,11 +38,11 @@ type target struct {
 
 func decodeTarget(t *testing.T, m spec.Published) (string, target) {
 	t.Helper()
-	b, err := wire.DecodeBroadcast(m.Payload)
+	b, err := msgpacktest.ReadBroadcast(m.Payload)
 	if err != nil {
-		t.Fatalf("decode %x: %v", m.Payload, err)
+		t.Fatalf("read %x: %v", m.Payload, err)
 	}
-	return b.Packet.Data[0].(string), target{b.Opts.Rooms, b.Opts.Except, b.Opts.Flags.IsVolatile(), b.Opts.Flags.ShouldCompress()}
+	return b.Data[0].(string), target{b.Rooms, b.Except, b.Volatile(), b.Compress()}
 }
 
 // TestOperatorsDoNotChangeTheirParent derives operators from a shared parent in
@@ -100,18 +100,18 @@ func TestOperatorsDoNotChangeTheirParent(t *testing.T) {
 		t.Fatalf("%d messages, want %d", len(msgs), 2*workers*rounds)
 	}
 	for _, m := range msgs {
-		b, err := wire.DecodeBroadcast(m.Payload)
+		b, err := msgpacktest.ReadBroadcast(m.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b.Packet.Data[0] == "hello" {
+		if b.Data[0] == "hello" {
 			checkSame(t, m, want)
 			continue
 		}
-		own := b.Packet.Data[1].(string)
+		own := b.Data[1].(string)
 		_, got := decodeTarget(t, m)
 		var exp target
-		switch b.Packet.Data[2].(int8) {
+		switch b.Data[2].(int64) {
 		case 0:
 			exp = target{rooms: []string{"room1", own}, except: []string{}, compress: true}
 		case 1:
@@ -120,8 +120,8 @@ func TestOperatorsDoNotChangeTheirParent(t *testing.T) {
 			exp = target{rooms: []string{"room1", own}, except: []string{"x"}, volatile: true, compress: true}
 		case 3:
 			exp = target{rooms: []string{own}, except: []string{}, compress: true}
-			if b.Packet.Nsp != "/admin" {
-				t.Errorf("nsp %q", b.Packet.Nsp)
+			if b.Nsp != "/admin" {
+				t.Errorf("nsp %q", b.Nsp)
 			}
 		}
 		if !reflect.DeepEqual(got, exp) {

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskwire/taskwire/emitter"
+	"github.com/taskwire/taskwire/emitter/internal/msgpacktest"
 	"github.com/taskwire/taskwire/emitter/wire"
 )
 
@@ -26,14 +27,13 @@ func (p printer) Publish(ctx context.Context, channel string, message any) *redi
 	case len(b) > 0 && b[0] == '{':
 		fmt.Printf("PUBLISH %s %s\n", channel, b)
 	default:
-		m, err := wire.DecodeBroadcast(b)
+		m, err := msgpacktest.ReadBroadcast(b)
 		if err != nil {
-			fmt.Println("undecodable:", err)
+			fmt.Println("unreadable:", err)
 			break
 		}
 		fmt.Printf("PUBLISH %s\n  from %s to nsp %s: %v\n  rooms %q except %q volatile %v compress %v\n",
-			channel, m.UID, m.Packet.Nsp, m.Packet.Data, m.Opts.Rooms, m.Opts.Except,
-			m.Opts.Flags.IsVolatile(), m.Opts.Flags.ShouldCompress())
+			channel, m.UID, m.Nsp, m.Data, m.Rooms, m.Except, m.Volatile(), m.Compress())
 	}
 	cmd := redis.NewIntCmd(ctx)
 	cmd.SetVal(1)
@@ -46,8 +46,11 @@ func (p printer) SPublish(ctx context.Context, channel string, message any) *red
 	b := message.([]byte)
 	if len(b) > 0 && b[0] == '{' {
 		fmt.Printf("SPUBLISH %s %s\n", channel, b)
-	} else if m, err := wire.DecodeClusterMessage(b); err == nil {
-		fmt.Printf("SPUBLISH %s (msgpack) type %v from %s to nsp %s: %v\n", channel, m.Type, m.UID, m.Nsp, m.Packet.Data)
+	} else if v, err := msgpacktest.Read(b); err == nil {
+		m := v.(map[string]any)
+		data := m["data"].(map[string]any)["packet"].(map[string]any)["data"]
+		fmt.Printf("SPUBLISH %s (msgpack) type %v from %s to nsp %s: %v\n",
+			channel, wire.MessageType(m["type"].(int64)), m["uid"], m["nsp"], data)
 	}
 	cmd := redis.NewIntCmd(ctx)
 	cmd.SetVal(1)

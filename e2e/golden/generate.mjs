@@ -2,7 +2,8 @@
 // (see lib/spec.mjs for the language), the channel and the exact bytes that the real
 // @socket.io/redis-emitter publishes. The Go tests (emitter/wire/golden_test.go,
 // emitter/golden_test.go) build the same calls with taskwire's emitter and require
-// identical channels and bytes.
+// identical channels and bytes; the server's decoders
+// (server/internal/redisadapter/decode/golden_test.go) read them back.
 //
 // The emitter only ever calls publish(channel, message) on its client, so a fake
 // client that records those calls is all it needs; no Redis is involved. The output

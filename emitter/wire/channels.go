@@ -114,10 +114,10 @@ func (c ShardedChannels) Response(uid string) string {
 
 // Publish returns the channel for m when the servers run subscription mode
 // mode: the room's channel for a broadcast without acknowledgements to exactly one
-// room that mode.RoomChannel accepts, the main channel for everything else.
+// room that mode.roomChannel accepts, the main channel for everything else.
 func (c ShardedChannels) Publish(m *ClusterMessage, mode SubscriptionMode) string {
 	if m.Type == MessageBroadcast && m.RequestID == "" && m.Opts != nil && len(m.Opts.Rooms) == 1 &&
-		mode.RoomChannel(m.Opts.Rooms[0]) {
+		mode.roomChannel(m.Opts.Rooms[0]) {
 		return c.Room(m.Opts.Rooms[0])
 	}
 	return c.Main()
@@ -137,17 +137,17 @@ const (
 	// SubscriptionDynamic (Node's default): servers also subscribe to the channel
 	// of each room they have, except a socket's own room; a broadcast to exactly
 	// one room goes to the room's channel, unless the room looks like a socket id
-	// (see NodeSocketIDLength).
+	// (see nodeSocketIDLength).
 	SubscriptionDynamic SubscriptionMode = "dynamic"
 	// SubscriptionDynamicPrivate: like dynamic, socket rooms included.
 	SubscriptionDynamicPrivate SubscriptionMode = "dynamic-private"
 )
 
-// NodeSocketIDLength is the length of a Node socket id. In dynamic mode a
+// nodeSocketIDLength is the length of a Node socket id. In dynamic mode a
 // publisher sends a one-room broadcast to the room's channel unless the room has
 // this length, which Node's adapter takes for a socket id (whose room nobody
 // subscribes to).
-const NodeSocketIDLength = 20
+const nodeSocketIDLength = 20
 
 // ParseSubscriptionMode reads a mode by its name; "" is SubscriptionStatic.
 func ParseSubscriptionMode(s string) (SubscriptionMode, error) {
@@ -160,12 +160,12 @@ func ParseSubscriptionMode(s string) (SubscriptionMode, error) {
 	return "", fmt.Errorf("wire: unknown subscription mode %q (want static, dynamic or dynamic-private)", s)
 }
 
-// RoomChannel reports whether a one-room broadcast to room goes to the room's
+// roomChannel reports whether a one-room broadcast to room goes to the room's
 // channel in mode m: Node's rule, for publishers.
-func (m SubscriptionMode) RoomChannel(room string) bool {
+func (m SubscriptionMode) roomChannel(room string) bool {
 	switch m {
 	case SubscriptionDynamic:
-		return len(room) != NodeSocketIDLength
+		return len(room) != nodeSocketIDLength
 	case SubscriptionDynamicPrivate:
 		return true
 	}
@@ -175,13 +175,13 @@ func (m SubscriptionMode) RoomChannel(room string) bool {
 // SubscribeRoom reports whether a server in mode m subscribes to the channel of
 // room, where socketRoom says that room is the id of one of its sockets. Node
 // skips socket rooms in dynamic mode; taskwire's server skips only those that
-// publishers send to the main channel (NodeSocketIDLength characters), since its
+// publishers send to the main channel (nodeSocketIDLength characters), since its
 // socket ids are longer and publishers following Node's rule send to their room
 // channel.
 func (m SubscriptionMode) SubscribeRoom(room string, socketRoom bool) bool {
 	switch m {
 	case SubscriptionDynamic:
-		return !socketRoom || len(room) != NodeSocketIDLength
+		return !socketRoom || len(room) != nodeSocketIDLength
 	case SubscriptionDynamicPrivate:
 		return true
 	}

@@ -3,8 +3,6 @@ package wire
 import (
 	"bytes"
 	"sync"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // maxPooled is the largest buffer kept for reuse; bigger ones (a message with a
@@ -51,12 +49,4 @@ func (w *jsonWriter) release() {
 	if cap(w.b) <= maxPooled {
 		jsonWriters.Put(w)
 	}
-}
-
-// newDecoder returns a msgpack decoder for untrusted input: maps decode to
-// map[string]any and structs are matched by json tag names.
-func newDecoder(b []byte) *msgpack.Decoder {
-	d := msgpack.NewDecoder(bytes.NewReader(b))
-	d.SetCustomStructTag("json")
-	return d
 }

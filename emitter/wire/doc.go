@@ -1,8 +1,11 @@
-// Package wire encodes and decodes the messages that Socket.IO servers exchange
-// through Redis, in the format of Node's @socket.io/redis-adapter 8.x and
-// @socket.io/redis-emitter 5.x. It is the one place where taskwire writes and reads
-// that format: the emitter publishes with it and the server's Redis adapter both
-// publishes and subscribes with it, so the two cannot drift apart.
+// Package wire writes the messages that Socket.IO servers exchange through Redis, in
+// the format of Node's @socket.io/redis-adapter 8.x and @socket.io/redis-emitter
+// 5.x: channel names, message layout and a msgpack writer byte-identical to
+// notepack.io's. It is the one place where taskwire writes that format: the
+// emitter publishes with it, and so does the server's Redis adapter, so the two
+// cannot drift apart. Reading the format is the server's business (its adapter has
+// the decoders); this package needs no msgpack library. Its types (Packet, Opts,
+// Request, ClusterMessage...) are what both sides speak of.
 //
 // # Classic (pub/sub) format
 //
@@ -24,7 +27,7 @@
 //
 // Requests and responses are JSON objects with a numeric type (RequestType), except
 // BROADCAST and BROADCAST_ACK which are msgpack maps; a receiver looks at the first
-// byte ('{' means JSON).
+// byte ('{' means JSON). The server answers requests with EncodeResponse.
 //
 // # Sharded format
 //
@@ -49,7 +52,8 @@
 // maps with sorted keys), except that []byte and [N]byte are binary and time.Time
 // a date. In msgpack they are written as notepack.io writes the equivalent
 // JavaScript value; in JSON as JSON.stringify writes it (dates as ISO strings,
-// NaN as null, and in classic requests binary as Node's Buffer objects). Normalize
-// gives the same values as the generic Go values a decoder returns, for a server's
-// local delivery.
+// NaN as null, and in classic requests binary as Node's Buffer objects; the
+// AppendJS functions are that JSON writer). Normalize gives the same values as the
+// generic Go values a decoder returns, for a server's local delivery of what it
+// publishes. Values nest at most MaxDepth deep.
 package wire

@@ -3,9 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 )
 
 // PacketType is a Socket.IO protocol (v5) packet type, as the number Node writes.
@@ -165,43 +163,6 @@ func (f *Flags) write(s sink) {
 	s.endObject()
 }
 
-func decodeFlags(m map[string]any) (Flags, error) {
-	var f Flags
-	for _, n := range flagNames {
-		v, ok := m[n]
-		if !ok || v == nil {
-			continue
-		}
-		if n == flagTimeout {
-			ms, ok := toInt64(v)
-			if !ok {
-				return f, fmt.Errorf("flags.timeout: not a number: %T", v)
-			}
-			f.Timeout = &ms
-			continue
-		}
-		b, ok := v.(bool)
-		if !ok {
-			return f, fmt.Errorf("flags.%s: not a boolean: %T", n, v)
-		}
-		switch n {
-		case flagVolatile:
-			f.Volatile = &b
-		case flagCompress:
-			f.Compress = &b
-		case flagLocal:
-			f.Local = &b
-		case flagBroadcast:
-			f.Broadcast = &b
-		case flagBinary:
-			f.Binary = &b
-		case flagExpectSingleResponse:
-			f.ExpectSingleResponse = &b
-		}
-	}
-	return f, nil
-}
-
 // Opts says which sockets a broadcast or a cluster request reaches: the sockets in
 // any of Rooms (every socket when Rooms is empty) that are in none of Except.
 type Opts struct {
@@ -210,7 +171,7 @@ type Opts struct {
 	Flags  Flags
 }
 
-// Broadcast is a decoded broadcast message.
+// Broadcast is a broadcast message [uid, packet, opts], as a receiver decodes it.
 type Broadcast struct {
 	UID    string
 	Packet Packet
@@ -297,164 +258,4 @@ func writeStrings(s sink, list []string) {
 		s.str(x)
 	}
 	s.endArray()
-}
-
-// ErrMalformed wraps every decoding failure, so callers can count them apart from
-// other errors.
-var ErrMalformed = errors.New("wire: malformed message")
-
-func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
-}
-
-// DecodeBroadcast decodes a broadcast message [uid, packet, opts]. Every way the
-// input can be wrong gives an error wrapping ErrMalformed; it never panics.
-func DecodeBroadcast(b []byte) (*Broadcast, error) {
-	if err := checkMsgpack(b); err != nil {
-		return nil, malformed("broadcast: %v", err)
-	}
-	d := newDecoder(b)
-	n, err := d.DecodeArrayLen()
-	if err != nil {
-		return nil, malformed("broadcast: %v", err)
-	}
-	if n < 3 {
-		return nil, malformed("broadcast: want an array of 3 elements, got %d", n)
-	}
-	uid, err := d.DecodeString()
-	if err != nil {
-		return nil, malformed("broadcast uid: %v", err)
-	}
-	pm, err := d.DecodeMap()
-	if err != nil {
-		return nil, malformed("broadcast packet: %v", err)
-	}
-	pkt, err := packetFromMap(pm)
-	if err != nil {
-		return nil, err
-	}
-	om, err := d.DecodeMap()
-	if err != nil {
-		return nil, malformed("broadcast opts: %v", err)
-	}
-	opts, err := optsFromMap(om)
-	if err != nil {
-		return nil, err
-	}
-	return &Broadcast{UID: uid, Packet: *pkt, Opts: opts}, nil
-}
-
-func packetFromMap(m map[string]any) (*Packet, error) {
-	if m == nil {
-		return nil, malformed("packet: missing")
-	}
-	t, ok := toInt64(m["type"])
-	if !ok || t < 0 || t > 6 {
-		return nil, malformed("packet: bad type %v", m["type"])
-	}
-	p := &Packet{Type: PacketType(t), Nsp: "/"}
-	if nsp, ok := m["nsp"]; ok && nsp != nil {
-		s, ok := nsp.(string)
-		if !ok {
-			return nil, malformed("packet: nsp is %T, not a string", nsp)
-		}
-		p.Nsp = s
-	}
-	if data, ok := m["data"]; ok && data != nil {
-		arr, ok := data.([]any)
-		if !ok {
-			return nil, malformed("packet: data is %T, not an array", data)
-		}
-		p.Data = arr
-	}
-	if id, ok := m["id"]; ok && id != nil {
-		n, ok := toInt64(id)
-		if !ok || n < 0 {
-			return nil, malformed("packet: bad id %v", id)
-		}
-		u := uint64(n)
-		p.ID = &u
-	}
-	return p, nil
-}
-
-func optsFromMap(m map[string]any) (Opts, error) {
-	var o Opts
-	var err error
-	if o.Rooms, err = roomList(m["rooms"], "rooms"); err != nil {
-		return o, err
-	}
-	if o.Except, err = roomList(m["except"], "except"); err != nil {
-		return o, err
-	}
-	if fm, ok := m["flags"]; ok && fm != nil {
-		mm, ok := fm.(map[string]any)
-		if !ok {
-			return o, malformed("opts.flags is %T, not a map", fm)
-		}
-		if o.Flags, err = decodeFlags(mm); err != nil {
-			return o, malformed("opts.%v", err)
-		}
-	}
-	return o, nil
-}
-
-// roomList accepts an array of room names; numbers are accepted as their decimal
-// form, as Node looks numeric rooms up both ways.
-func roomList(v any, field string) ([]string, error) {
-	if v == nil {
-		return nil, nil
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		return nil, malformed("opts.%s is %T, not an array", field, v)
-	}
-	out := make([]string, 0, len(arr))
-	for _, r := range arr {
-		switch r := r.(type) {
-		case string:
-			out = append(out, r)
-		default:
-			n, ok := toInt64(r)
-			if !ok {
-				return nil, malformed("opts.%s: room is %T", field, r)
-			}
-			out = append(out, strconv.FormatInt(n, 10))
-		}
-	}
-	return out, nil
-}
-
-func toInt64(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int8:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	case uint8:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case uint32:
-		return int64(n), true
-	case uint64:
-		if n > math.MaxInt64 {
-			return 0, false
-		}
-		return int64(n), true
-	case float64:
-		if n != math.Trunc(n) || math.IsInf(n, 0) || n > math.MaxInt64 || n < math.MinInt64 {
-			return 0, false
-		}
-		return int64(n), true
-	case float32:
-		return toInt64(float64(n))
-	}
-	return 0, false
 }

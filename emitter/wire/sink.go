@@ -207,13 +207,16 @@ func (w *jsonWriter) unsigned(n uint64) {
 
 func (w *jsonWriter) float(f float64, bits int) {
 	w.sep()
-	w.b = appendJSFloat(w.b, f, bits)
+	w.b = AppendJSNumber(w.b, f, bits)
 	w.need = true
 }
 
-// appendJSFloat writes f the way JavaScript's Number#toString does: plain
-// decimal from 1e-6 up to 1e21, exponent form (1e+21, 1.5e-7) outside.
-func appendJSFloat(b []byte, f float64, bits int) []byte {
+// AppendJSNumber appends f the way JSON.stringify writes a number (JavaScript's
+// Number#toString): plain decimal from 1e-6 up to 1e21, exponent form (1e+21,
+// 1.5e-7) outside, null for NaN and the infinities, 0 for -0. bits is 32 for a
+// float32 (its shortest form), 64 otherwise. A server that turns received msgpack
+// into the JSON its clients get writes numbers with it, as the encoder does.
+func AppendJSNumber(b []byte, f float64, bits int) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)
 	}
@@ -242,15 +245,15 @@ func appendJSFloat(b []byte, f float64, bits int) []byte {
 
 func (w *jsonWriter) str(s string) {
 	w.sep()
-	w.b = appendJSONString(w.b, s)
+	w.b = AppendJSString(w.b, s)
 	w.need = true
 }
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString writes s quoted as JSON.stringify does. Bytes that are not
+// AppendJSString appends s quoted as JSON.stringify does. Bytes that are not
 // UTF-8 (a JavaScript string cannot hold them) become U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -316,11 +319,13 @@ func (w *jsonWriter) binary(p []byte) error {
 // 0..9999 with a sign and six digits.
 func (w *jsonWriter) timestamp(t time.Time) {
 	w.sep()
-	w.b = appendISODate(w.b, t)
+	w.b = AppendJSDate(w.b, t)
 	w.need = true
 }
 
-func appendISODate(b []byte, t time.Time) []byte {
+// AppendJSDate appends t, unquoted, as Date#toJSON writes it: UTC, milliseconds,
+// years outside 0..9999 with a sign and six digits.
+func AppendJSDate(b []byte, t time.Time) []byte {
 	t = time.UnixMilli(t.UnixMilli()).UTC()
 	pad := func(b []byte, n, width int) []byte {
 		s := strconv.Itoa(n)
@@ -369,7 +374,7 @@ func (w *jsonWriter) key(k string) {
 	if w.need {
 		w.b = append(w.b, ',')
 	}
-	w.b = appendJSONString(w.b, k)
+	w.b = AppendJSString(w.b, k)
 	w.b = append(w.b, ':')
 	w.afterKey = true
 	w.need = true

@@ -45,6 +45,13 @@ import (
 // does so) and the generic values of Normalize (what a server delivers locally),
 // so what a client receives does not depend on the path an event took.
 
+// MaxDepth is how deeply arrays and maps may nest in a value, and the limit a
+// reader of these messages should apply too: a message of a few megabytes that
+// nests arrays millions deep would overflow the stack of a recursive decoder, which
+// kills the process rather than returning an error. Real Socket.IO payloads nest a
+// handful of levels.
+const MaxDepth = 512
+
 var (
 	timeType           = reflect.TypeFor[time.Time]()
 	jsonMarshalerType  = reflect.TypeFor[json.Marshaler]()
@@ -671,11 +678,11 @@ func writeQuoted(s sink, v reflect.Value) {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		s.str(strconv.FormatUint(v.Uint(), 10))
 	case reflect.Float32:
-		s.str(string(appendJSFloat(nil, v.Float(), 32)))
+		s.str(string(AppendJSNumber(nil, v.Float(), 32)))
 	case reflect.Float64:
-		s.str(string(appendJSFloat(nil, v.Float(), 64)))
+		s.str(string(AppendJSNumber(nil, v.Float(), 64)))
 	default:
-		s.str(string(appendJSONString(nil, v.String())))
+		s.str(string(AppendJSString(nil, v.String())))
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/taskwire/taskwire/emitter/internal/msgpacktest"
 )
 
 // jsonOf writes v with the JSON writer (binary as Node's Buffer objects).
@@ -233,7 +235,7 @@ func TestNormalizeMatchesEncoding(t *testing.T) {
 		if err := writeValue(w, v, 0); err != nil {
 			t.Fatalf("writeValue %d: %v", i, err)
 		}
-		got, err := newDecoder(w.b).DecodeInterface()
+		got, err := msgpacktest.Read(w.b)
 		if err != nil {
 			t.Fatalf("decode %d: %v", i, err)
 		}
@@ -313,10 +315,10 @@ func TestValueErrors(t *testing.T) {
 }
 
 func TestSubscriptionModes(t *testing.T) {
-	nodeID, goID := strings.Repeat("x", NodeSocketIDLength), strings.Repeat("y", 24)
+	nodeID, goID := strings.Repeat("x", nodeSocketIDLength), strings.Repeat("y", 24)
 	for _, tc := range []struct {
 		mode                    SubscriptionMode
-		room, nodeSid, goSid    bool // RoomChannel
+		room, nodeSid, goSid    bool // roomChannel
 		subRoom, subNode, subGo bool // SubscribeRoom of socket rooms
 		subPublicNodeLengthRoom bool
 	}{
@@ -324,8 +326,8 @@ func TestSubscriptionModes(t *testing.T) {
 		{SubscriptionDynamic, true, false, true, true, false, true, true},
 		{SubscriptionDynamicPrivate, true, true, true, true, true, true, true},
 	} {
-		if tc.mode.RoomChannel("task:1") != tc.room || tc.mode.RoomChannel(nodeID) != tc.nodeSid || tc.mode.RoomChannel(goID) != tc.goSid {
-			t.Errorf("%s: RoomChannel wrong", tc.mode)
+		if tc.mode.roomChannel("task:1") != tc.room || tc.mode.roomChannel(nodeID) != tc.nodeSid || tc.mode.roomChannel(goID) != tc.goSid {
+			t.Errorf("%s: roomChannel wrong", tc.mode)
 		}
 		if tc.mode.SubscribeRoom("task:1", false) != tc.subRoom || tc.mode.SubscribeRoom(nodeID, true) != tc.subNode ||
 			tc.mode.SubscribeRoom(goID, true) != tc.subGo || tc.mode.SubscribeRoom(nodeID, false) != tc.subPublicNodeLengthRoom {
@@ -335,7 +337,7 @@ func TestSubscriptionModes(t *testing.T) {
 		// room reads it.
 		for _, room := range []string{"task:1", nodeID, goID} {
 			for _, socket := range []bool{false, true} {
-				if tc.mode.RoomChannel(room) && !tc.mode.SubscribeRoom(room, socket) {
+				if tc.mode.roomChannel(room) && !tc.mode.SubscribeRoom(room, socket) {
 					t.Errorf("%s: room %q (socket room %v) published to its channel but not subscribed", tc.mode, room, socket)
 				}
 			}

@@ -14,9 +14,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/server/internal/httpapi"
 	"github.com/taskwire/taskwire/server/internal/kindtest"
+	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/taskctl"
 	"github.com/taskwire/taskwire/shared/events"
@@ -312,7 +312,7 @@ func TestCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := wire.DecodeBroadcast([]byte(msg.Payload))
+	b, err := decode.Broadcast([]byte(msg.Payload))
 	if err != nil || msg.Channel != "socket.io#/#"+events.TaskRoom(id)+"#" || b.Packet.Data[0] != events.TaskCancelled {
 		t.Fatalf("published %q on %s: %+v %v", msg.Payload, msg.Channel, b, err)
 	}

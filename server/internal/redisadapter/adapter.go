@@ -1,9 +1,15 @@
 // Package redisadapter is a Socket.IO adapter for github.com/zishang520/socket.io/v2
-// that connects the servers of a cluster through Redis pub/sub, in the format of
-// Node's @socket.io/redis-adapter 8.x (classic PUBLISH/PSUBSCRIBE): Go and Node
-// servers can share one cluster, and @socket.io/redis-emitter (or taskwire's own
-// emitter) can reach the sockets of both. Every message is encoded and decoded by
-// the emitter/wire package, the single codec of the project.
+// that connects the servers of a cluster through Redis pub/sub, in the formats of
+// Node's @socket.io/redis-adapter 8.x: Go and Node servers can share one cluster,
+// and @socket.io/redis-emitter (or taskwire's own emitter) can reach the sockets of
+// both. Every message is written by the emitter/wire package, the one the emitter
+// publishes with, and read by the decode package.
+//
+// One Adapter does the work of a namespace in both of Node's modes; what differs
+// is its bus (see bus): the classic one (createAdapter: PUBLISH/PSUBSCRIBE,
+// broadcasts in msgpack, requests and answers in JSON on their own channels) or the
+// sharded one (createShardedAdapter: SPUBLISH/SSUBSCRIBE, ClusterMessages on the
+// namespace's channel, answers on the requester's), chosen by Config.Sharded.
 //
 // Each namespace gets an Adapter that keeps its local rooms in a compact index of
 // its own (see memory; socket.io-go's in-memory adapter costs three times as much
@@ -59,7 +65,7 @@ type Config struct {
 	PublishOnSpecificResponseChannel bool
 	// Sharded selects the sharded mode (Redis 7 SPUBLISH/SSUBSCRIBE), compatible
 	// with Node's createShardedAdapter, instead of the classic pub/sub one; Key is
-	// then its channelPrefix. See ShardedAdapter.
+	// then its channelPrefix. See shardedBus.
 	Sharded bool
 	// SubscriptionMode is the subscriptionMode of the sharded mode; default
 	// wire.SubscriptionDynamic, Node's default. Every server of a cluster must use
@@ -80,8 +86,6 @@ const (
 	defaultPublishTimeout  = 3 * time.Second
 	defaultMaxMessageBytes = 16 << 20
 	logInterval            = time.Second
-	// channelSize is the buffer between go-redis's reader and ours.
-	channelSize = 1024
 	// sseQueue is the buffer of server-side emits waiting for their handlers.
 	sseQueue = 256
 )
@@ -95,7 +99,6 @@ type Builder struct {
 
 	mu       sync.Mutex
 	adapters map[*Adapter]struct{}
-	sharded  map[*ShardedAdapter]struct{}
 	closed   bool
 }
 
@@ -126,7 +129,6 @@ func New(cfg Config) (*Builder, error) {
 		return nil, fmt.Errorf("redisadapter: %w", err)
 	}
 	return &Builder{
-		sharded:  map[*ShardedAdapter]struct{}{},
 		cfg:      cfg,
 		log:      &limitedLogger{logger: cfg.Logger, interval: logInterval, kinds: map[string]*logKind{}},
 		adapters: map[*Adapter]struct{}{},
@@ -145,15 +147,8 @@ func (b *Builder) Close() error {
 	for a := range b.adapters {
 		list = append(list, a)
 	}
-	shards := make([]*ShardedAdapter, 0, len(b.sharded))
-	for a := range b.sharded {
-		shards = append(shards, a)
-	}
 	b.mu.Unlock()
 	for _, a := range list {
-		a.Close()
-	}
-	for _, a := range shards {
 		a.Close()
 	}
 	return nil
@@ -163,10 +158,12 @@ func (b *Builder) Close() error {
 // RequestTimeout) until Redis confirmed it, so that a server that starts serving
 // right after receives what is published from then on.
 func (b *Builder) New(nsp socket.Namespace) socket.Adapter {
-	if b.cfg.Sharded {
-		return b.newSharded(nsp)
-	}
 	a := &Adapter{memory: newMemory(), b: b}
+	if b.cfg.Sharded {
+		a.bus = &shardedBus{a: a, mode: b.cfg.SubscriptionMode}
+	} else {
+		a.bus = &classicBus{a: a}
+	}
 	a.Prototype(a)
 	a.Construct(nsp)
 
@@ -189,20 +186,41 @@ func (b *Builder) New(nsp socket.Namespace) socket.Adapter {
 	case <-a.subscribed:
 	case <-t.C:
 		b.cfg.Logger.Warn("redisadapter: subscription not confirmed yet; it will be retried in the background",
-			"namespace", a.nspName, "timeout", b.cfg.RequestTimeout)
+			"namespace", a.nspName, "timeout", b.cfg.RequestTimeout, "sharded", b.cfg.Sharded)
 	}
 	return a
 }
 
-// Adapter is the adapter of one namespace. Besides socket.Adapter it offers
+// NamespaceAdapter is what the adapter of a namespace offers besides
+// socket.Adapter: its uid, the context-aware variants of the calls that publish,
+// which report errors, and cheap questions about the local rooms.
+type NamespaceAdapter interface {
+	socket.Adapter
+	UID() string
+	// HasRoom reports whether room holds a socket of this server.
+	HasRoom(room socket.Room) bool
+	// LocalRooms returns the rooms holding sockets of this server whose names
+	// start with prefix.
+	LocalRooms(prefix string) []string
+	AddSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error
+	DelSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error
+	DisconnectSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, close bool) error
+}
+
+var _ NamespaceAdapter = (*Adapter)(nil)
+
+// Adapter is the adapter of one namespace, in either mode. It keeps the local
+// rooms (memory), applies every operation locally, and sends it to the other
+// servers through its bus: one cluster message (wire.ClusterMessage) per
+// operation, which the bus writes in its format. Besides socket.Adapter it offers
 // context-aware variants of the calls that publish, which report errors.
 type Adapter struct {
 	*memory
 
 	b       *Builder
+	bus     bus
 	uid     string
 	nspName string
-	ch      wire.Channels
 	// valid is false when the namespace name cannot be used in channel names;
 	// the adapter then works locally only.
 	valid bool
@@ -220,7 +238,7 @@ type Adapter struct {
 // Construct sets a up for nsp (called by Builder.New).
 func (a *Adapter) Construct(nsp socket.Namespace) {
 	a.memory.Construct(nsp)
-	a.uid = randomID(8)
+	a.uid = a.bus.newUID()
 	a.nspName = nsp.Name()
 	name, err := wire.NormalizeNamespace(a.nspName)
 	if err != nil || name != a.nspName {
@@ -229,7 +247,7 @@ func (a *Adapter) Construct(nsp socket.Namespace) {
 	} else {
 		a.valid = true
 	}
-	a.ch = wire.Channels{Key: a.b.cfg.Key, Nsp: a.nspName}
+	a.bus.init(a.b.cfg.Key, a.nspName, a.uid)
 	a.subscribed = make(chan struct{})
 	a.done = make(chan struct{})
 	a.loopDone = make(chan struct{})
@@ -239,11 +257,12 @@ func (a *Adapter) Construct(nsp socket.Namespace) {
 // UID returns the id this server uses in its messages.
 func (a *Adapter) UID() string { return a.uid }
 
-// Close stops the subscription and fails pending requests.
+// Close stops the subscriptions and fails pending requests.
 func (a *Adapter) Close() {
 	a.closeOnce.Do(func() {
 		close(a.done)
 		if a.ps != nil {
+			a.bus.stop()
 			_ = a.ps.Close()
 			<-a.loopDone
 		}
@@ -252,6 +271,15 @@ func (a *Adapter) Close() {
 		delete(a.b.adapters, a)
 		a.b.mu.Unlock()
 	})
+}
+
+// RoomChannels returns the room channels this adapter asked to subscribe to
+// (sharded bus, dynamic modes), for tests and diagnostics.
+func (a *Adapter) RoomChannels() []string {
+	if s, ok := a.bus.(*shardedBus); ok {
+		return s.roomChannels()
+	}
+	return nil
 }
 
 func randomID(n int) string {
@@ -264,11 +292,22 @@ func randomID(n int) string {
 	return string(b)
 }
 
+// send writes m in the bus's format and publishes it.
+func (a *Adapter) send(ctx context.Context, m *wire.ClusterMessage) error {
+	channel, payload, err := a.bus.encode(m)
+	if err != nil {
+		a.b.log.emit(slog.LevelError, "encode", "redisadapter: message not published",
+			slog.String("type", m.Type.String()), slog.String("error", err.Error()))
+		return fmt.Errorf("redisadapter: encode %v: %w", m.Type, err)
+	}
+	return a.publish(ctx, channel, payload)
+}
+
 // publish sends payload on channel, bounded by PublishTimeout.
 func (a *Adapter) publish(ctx context.Context, channel string, payload []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, a.b.cfg.PublishTimeout)
 	defer cancel()
-	if err := a.b.cfg.Client.Publish(ctx, channel, payload).Err(); err != nil {
+	if err := a.bus.publish(ctx, channel, payload); err != nil {
 		a.b.stats.publishErrors.Add(1)
 		a.b.log.emit(slog.LevelError, "publish", "redisadapter: publish failed",
 			slog.String("channel", channel), slog.String("error", err.Error()))
@@ -278,12 +317,37 @@ func (a *Adapter) publish(ctx context.Context, channel string, payload []byte) e
 	return nil
 }
 
-func (a *Adapter) publishRequest(ctx context.Context, r *wire.Request) error {
-	payload, err := wire.EncodeRequest(r)
+// wirePacket converts an outgoing packet, normalising its data in place (see
+// normalizeArgs) so that local delivery sends what remote servers will.
+func (a *Adapter) wirePacket(packet *parser.Packet) (wire.Packet, error) {
+	t, err := toWireType(packet.Type)
 	if err != nil {
-		return fmt.Errorf("redisadapter: encode %v request: %w", r.Type, err)
+		return wire.Packet{}, err
 	}
-	return a.publish(ctx, a.ch.Request(), payload)
+	data, err := normalizeArgs(packet.Data)
+	if err != nil {
+		return wire.Packet{}, err
+	}
+	packet.Data = data
+	return wire.Packet{Type: t, Data: data, Nsp: a.nspName}, nil
+}
+
+// outgoingBroadcast is the message and packet of one outgoing broadcast. They are reused
+// (see outgoings): handed to the bus, an interface, fresh ones would be put on the
+// heap for every broadcast.
+type outgoingBroadcast struct {
+	m wire.ClusterMessage
+	p wire.Packet
+}
+
+var outgoings = sync.Pool{New: func() any { return new(outgoingBroadcast) }}
+
+// requestTimeout is the timeout flag of opts, or RequestTimeout.
+func (a *Adapter) requestTimeout(opts *socket.BroadcastOptions) time.Duration {
+	if opts != nil && opts.Flags != nil && opts.Flags.Timeout != nil {
+		return *opts.Flags.Timeout
+	}
+	return a.b.cfg.RequestTimeout
 }
 
 // Broadcast sends packet to the matching sockets of this server and, unless
@@ -305,24 +369,53 @@ func (a *Adapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions
 	}
 }
 
-// encodeBroadcast returns the wire message for packet and the channel for it. It
-// normalises packet.Data in place (see normalizeArgs).
+// encodeBroadcast returns the message for packet in the bus's format and the
+// channel for it. It normalises packet.Data in place (see normalizeArgs).
 func (a *Adapter) encodeBroadcast(packet *parser.Packet, opts *socket.BroadcastOptions) ([]byte, string, error) {
-	t, err := toWireType(packet.Type)
+	wp, err := a.wirePacket(packet)
 	if err != nil {
 		return nil, "", err
 	}
-	data, err := normalizeArgs(packet.Data)
-	if err != nil {
-		return nil, "", err
+	o := outgoings.Get().(*outgoingBroadcast)
+	o.p = wp
+	o.p.ID = packet.Id
+	o.m = wire.ClusterMessage{Type: wire.MessageBroadcast, Packet: &o.p, Opts: toWireOpts(opts)}
+	channel, payload, err := a.bus.encode(&o.m)
+	*o = outgoingBroadcast{} // keeps nothing of this broadcast
+	outgoings.Put(o)
+	return payload, channel, err
+}
+
+// BroadcastWithAck broadcasts packet to every server and collects the
+// acknowledgements of the clients: every server reports how many clients it
+// reached (clientCountCallback), and every client's answer is passed to ack.
+func (a *Adapter) BroadcastWithAck(packet *parser.Packet, opts *socket.BroadcastOptions, clientCountCallback func(uint64), ack socket.Ack) {
+	if isLocal(opts) || !a.valid {
+		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+		return
 	}
-	packet.Data = data
-	o := toWireOpts(opts)
-	payload, err := wire.EncodeBroadcast(a.uid, &wire.Packet{Type: t, Data: data, Nsp: a.nspName, ID: packet.Id}, o)
+	wp, err := a.wirePacket(packet)
 	if err != nil {
-		return nil, "", err
+		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", err.Error()))
+		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+		return
 	}
-	return payload, a.ch.Broadcast(o.Rooms), nil
+	id := randomID(12)
+	// The request goes where every server reads it: the count of answers is
+	// that of every server.
+	channel, payload, encErr := a.bus.encode(&wire.ClusterMessage{Type: wire.MessageBroadcast, RequestID: id, Packet: &wp, Opts: toWireOpts(opts)})
+	if encErr == nil {
+		// Registered before publishing, so that no answer can come first.
+		a.reqs.register(id, &pending{kind: wire.RequestBroadcast, clientCount: clientCountCallback, onAck: ack, keep: true}, a.requestTimeout(opts))
+	} else {
+		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", encErr.Error()))
+	}
+	a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
+	if encErr == nil {
+		if err := a.publish(context.Background(), channel, payload); err != nil {
+			a.reqs.unregister(id)
+		}
+	}
 }
 
 // AddSockets makes the matching sockets of every server join rooms. It returns
@@ -336,10 +429,7 @@ func (a *Adapter) AddSockets(opts *socket.BroadcastOptions, rooms []socket.Room)
 // they read it, in order with everything published after it.
 func (a *Adapter) AddSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
 	a.memory.AddSockets(opts, rooms)
-	if isLocal(opts) || !a.valid {
-		return nil
-	}
-	return a.publishRequest(ctx, &wire.Request{UID: a.uid, Type: wire.RequestRemoteJoin, Opts: toWireOpts(opts), Rooms: roomsOf(rooms)})
+	return a.sendRooms(ctx, wire.MessageSocketsJoin, opts, rooms)
 }
 
 // DelSockets makes the matching sockets of every server leave rooms.
@@ -350,10 +440,15 @@ func (a *Adapter) DelSockets(opts *socket.BroadcastOptions, rooms []socket.Room)
 // DelSocketsContext is DelSockets that reports a failed publish.
 func (a *Adapter) DelSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
 	a.memory.DelSockets(opts, rooms)
+	return a.sendRooms(ctx, wire.MessageSocketsLeave, opts, rooms)
+}
+
+// sendRooms publishes a join or a leave already applied here.
+func (a *Adapter) sendRooms(ctx context.Context, t wire.MessageType, opts *socket.BroadcastOptions, rooms []socket.Room) error {
 	if isLocal(opts) || !a.valid {
 		return nil
 	}
-	return a.publishRequest(ctx, &wire.Request{UID: a.uid, Type: wire.RequestRemoteLeave, Opts: toWireOpts(opts), Rooms: roomsOf(rooms)})
+	return a.send(ctx, &wire.ClusterMessage{Type: t, Opts: toWireOpts(opts), Rooms: roomsOf(rooms)})
 }
 
 // DisconnectSockets disconnects the matching sockets of every server; close also
@@ -364,35 +459,31 @@ func (a *Adapter) DisconnectSockets(opts *socket.BroadcastOptions, close bool) {
 
 // DisconnectSocketsContext is DisconnectSockets that reports a failed publish.
 func (a *Adapter) DisconnectSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, close bool) error {
+	var err error
 	if !isLocal(opts) && a.valid {
 		// Published first: disconnecting may take long (handlers run), and the
 		// other servers need not wait for it.
-		if err := a.publishRequest(ctx, &wire.Request{UID: a.uid, Type: wire.RequestRemoteDisconnect, Opts: toWireOpts(opts), Close: close}); err != nil {
-			a.memory.DisconnectSockets(opts, close)
-			return err
-		}
+		err = a.send(ctx, &wire.ClusterMessage{Type: wire.MessageDisconnectSockets, Opts: toWireOpts(opts), Close: close})
 	}
 	a.memory.DisconnectSockets(opts, close)
-	return nil
+	return err
 }
 
-// ServerCount returns the number of servers subscribed to this namespace's
-// request channel (PUBSUB NUMSUB), at least 1 (this one).
+// ServerCount returns the number of servers of this namespace, as the bus counts
+// them (subscribers of a channel every server subscribes to and no emitter
+// does), at least 1 (this one).
 func (a *Adapter) ServerCount() int64 {
 	if !a.valid {
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.b.cfg.RequestTimeout)
 	defer cancel()
-	res, err := a.b.cfg.Client.PubSubNumSub(ctx, a.ch.Request()).Result()
+	n, err := a.bus.countServers(ctx)
 	if err != nil {
-		a.b.log.emit(slog.LevelError, "numsub", "redisadapter: PUBSUB NUMSUB failed", slog.String("error", err.Error()))
+		a.b.log.emit(slog.LevelError, "numsub", "redisadapter: counting the servers failed", slog.String("error", err.Error()))
 		return 1
 	}
-	if n := res[a.ch.Request()]; n > 1 {
-		return n
-	}
-	return 1
+	return max(n, 1)
 }
 
 // ServerSideEmit sends [event, args...] to the other servers of the cluster,
@@ -408,7 +499,7 @@ func (a *Adapter) ServerSideEmit(packet []any) error {
 	}
 	ack, withAck := packet[len(packet)-1].(socket.Ack)
 	if !withAck {
-		return a.publishRequest(context.Background(), &wire.Request{UID: a.uid, Type: wire.RequestServerSideEmit, Data: packet})
+		return a.send(context.Background(), &wire.ClusterMessage{Type: wire.MessageServerSideEmit, Args: packet})
 	}
 	data := packet[:len(packet)-1]
 	expected := a.ServerCount() - 1
@@ -420,58 +511,17 @@ func (a *Adapter) ServerSideEmit(packet []any) error {
 	p := &pending{kind: wire.RequestServerSideEmit, expected: expected, acks: []any{},
 		onAck: func(responses []any, err error) { ack(responses, err) }}
 	a.reqs.register(id, p, a.b.cfg.RequestTimeout)
-	if err := a.publishRequest(context.Background(), &wire.Request{UID: a.uid, RequestID: id, Type: wire.RequestServerSideEmit, Data: data}); err != nil {
+	if err := a.send(context.Background(), &wire.ClusterMessage{Type: wire.MessageServerSideEmit, RequestID: id, Args: data}); err != nil {
 		a.reqs.unregister(id)
 		return err
 	}
 	return nil
 }
 
-// BroadcastWithAck broadcasts packet to every server and collects the
-// acknowledgements of the clients: every server reports how many clients it
-// reached (clientCountCallback), and every client's answer is passed to ack.
-func (a *Adapter) BroadcastWithAck(packet *parser.Packet, opts *socket.BroadcastOptions, clientCountCallback func(uint64), ack socket.Ack) {
-	if isLocal(opts) || !a.valid {
-		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
-		return
-	}
-	t, err := toWireType(packet.Type)
-	var data []any
-	if err == nil {
-		data, err = normalizeArgs(packet.Data)
-	}
-	if err != nil {
-		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", err.Error()))
-		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
-		return
-	}
-	packet.Data = data
-	id := randomID(12)
-	req := &wire.Request{UID: a.uid, RequestID: id, Type: wire.RequestBroadcast,
-		Packet: &wire.Packet{Type: t, Data: data, Nsp: a.nspName}, Opts: toWireOpts(opts)}
-	payload, encErr := wire.EncodeRequest(req)
-	timeout := a.b.cfg.RequestTimeout
-	if opts != nil && opts.Flags != nil && opts.Flags.Timeout != nil {
-		timeout = *opts.Flags.Timeout
-	}
-	if encErr == nil {
-		// Registered before publishing, so that no answer can come first.
-		a.reqs.register(id, &pending{kind: wire.RequestBroadcast, clientCount: clientCountCallback, onAck: ack, keep: true}, timeout)
-	} else {
-		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", encErr.Error()))
-	}
-	a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
-	if encErr == nil {
-		if err := a.publish(context.Background(), a.ch.Request(), payload); err != nil {
-			a.reqs.unregister(id)
-		}
-	}
-}
-
 // FetchSockets returns the matching sockets of every server: this server's
-// sockets and the other servers' answers to a REMOTE_FETCH request (an error
-// after the timeout flag, or RequestTimeout, when some server did not answer).
-// The callback runs on a goroutine of its own.
+// sockets and the other servers' answers (an error after the timeout flag, or
+// RequestTimeout, when some server did not answer). The callback runs on a
+// goroutine of its own.
 func (a *Adapter) FetchSockets(opts *socket.BroadcastOptions) func(func([]socket.SocketDetails, error)) {
 	return func(cb func([]socket.SocketDetails, error)) {
 		var local []socket.SocketDetails
@@ -485,13 +535,9 @@ func (a *Adapter) FetchSockets(opts *socket.BroadcastOptions) func(func([]socket
 			cb(local, nil)
 			return
 		}
-		timeout := a.b.cfg.RequestTimeout
-		if opts != nil && opts.Flags != nil && opts.Flags.Timeout != nil {
-			timeout = *opts.Flags.Timeout
-		}
 		id := randomID(12)
-		a.reqs.register(id, &pending{kind: wire.RequestRemoteFetch, expected: expected, sockets: local, onSockets: cb}, timeout)
-		if err := a.publishRequest(context.Background(), &wire.Request{UID: a.uid, RequestID: id, Type: wire.RequestRemoteFetch, Opts: toWireOpts(opts)}); err != nil {
+		a.reqs.register(id, &pending{kind: wire.RequestRemoteFetch, expected: expected, sockets: local, onSockets: cb}, a.requestTimeout(opts))
+		if err := a.send(context.Background(), &wire.ClusterMessage{Type: wire.MessageFetchSockets, RequestID: id, Opts: toWireOpts(opts)}); err != nil {
 			if a.reqs.unregister(id) != nil {
 				go cb(nil, err)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/server/internal/redisadapter"
+	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 	"github.com/taskwire/taskwire/server/internal/transport/eiotest"
 )
 
@@ -561,7 +562,7 @@ func TestPublishedBytes(t *testing.T) {
 	if raw[0] != 0x93 || !bytes.Contains(raw, []byte("\xa4type\x02")) || !bytes.Contains(raw, []byte("\xc4\x01\x07")) {
 		t.Fatalf("bytes % x", raw)
 	}
-	b, err := wire.DecodeBroadcast(raw)
+	b, err := decode.Broadcast(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 	"github.com/taskwire/taskwire/server/internal/transport"
 	"github.com/taskwire/taskwire/shared/redistest"
 )
@@ -134,7 +135,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := wire.DecodeBroadcast(payload); err != nil {
+		if _, err := decode.Broadcast(payload); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -68,7 +68,7 @@ var (
 	classicOnce, shardedOnce sync.Once
 	classicB, shardedB       *Builder
 	classicA                 *Adapter
-	shardedA                 *ShardedAdapter
+	shardedA                 *Adapter
 )
 
 func classicAdapter(tb testing.TB) (*Builder, *Adapter) {
@@ -79,10 +79,10 @@ func classicAdapter(tb testing.TB) (*Builder, *Adapter) {
 	return classicB, classicA
 }
 
-func shardedAdapter(tb testing.TB) (*Builder, *ShardedAdapter) {
+func shardedAdapter(tb testing.TB) (*Builder, *Adapter) {
 	shardedOnce.Do(func() {
 		b, a := fuzzBuilder(tb, true)
-		shardedB, shardedA = b, a.(*ShardedAdapter)
+		shardedB, shardedA = b, a.(*Adapter)
 	})
 	return shardedB, shardedA
 }
@@ -171,18 +171,19 @@ func FuzzClassicChannels(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
 		b, a := classicAdapter(t)
 		registerPending(a.reqs.register)
+		ch := a.bus.(*classicBus).ch
 		var m *redis.Message
 		switch which % 5 {
 		case 0:
-			m = &redis.Message{Pattern: a.ch.BroadcastPattern(), Channel: a.ch.Broadcast(nil)}
+			m = &redis.Message{Pattern: ch.BroadcastPattern(), Channel: ch.Broadcast(nil)}
 		case 1:
-			m = &redis.Message{Pattern: a.ch.BroadcastPattern(), Channel: a.ch.Broadcast([]string{fuzzRoom})}
+			m = &redis.Message{Pattern: ch.BroadcastPattern(), Channel: ch.Broadcast([]string{fuzzRoom})}
 		case 2:
-			m = &redis.Message{Channel: a.ch.Request()}
+			m = &redis.Message{Channel: ch.Request()}
 		case 3:
-			m = &redis.Message{Channel: a.ch.Response()}
+			m = &redis.Message{Channel: ch.Response()}
 		default:
-			m = &redis.Message{Channel: a.ch.SpecificResponse(a.uid)}
+			m = &redis.Message{Channel: ch.SpecificResponse(a.uid)}
 		}
 		m.Payload = string(payload)
 		before := b.Stats()
@@ -233,17 +234,18 @@ func FuzzShardedChannels(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
 		b, a := shardedAdapter(t)
 		registerPending(a.reqs.register)
+		channels := a.bus.(*shardedBus).ch
 		var ch string
 		switch which % 3 {
 		case 0:
-			ch = a.ch.Main()
+			ch = channels.Main()
 		case 1:
-			ch = a.ch.Room(fuzzRoom)
+			ch = channels.Room(fuzzRoom)
 		default:
-			ch = a.ch.Response(a.uid)
+			ch = channels.Response(a.uid)
 		}
 		before := b.Stats()
-		a.handle(&redis.Message{Channel: ch, Payload: string(payload)}, a.ch.Response(a.uid))
+		a.handle(&redis.Message{Channel: ch, Payload: string(payload)})
 		after := b.Stats()
 		if after.Panics != 0 {
 			t.Fatalf("a handler panicked on % x (channel %s)", payload, ch)

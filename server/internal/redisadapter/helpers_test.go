@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/zishang520/socket.io/v2/socket"
 
+	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/server/internal/redisadapter"
 	"github.com/taskwire/taskwire/server/internal/transport"
 	"github.com/taskwire/taskwire/server/internal/transport/eiotest"
@@ -59,6 +60,9 @@ type nodeOpts struct {
 	publishTimeout time.Duration
 	maxBytes       int
 	onResubscribe  func(nsp string)
+	// sharded and mode select the sharded bus and its subscription mode.
+	sharded bool
+	mode    wire.SubscriptionMode
 }
 
 // newNode starts a server using redis at addr. Clients choose their rooms in the
@@ -74,7 +78,7 @@ func newNode(t *testing.T, addr string, o *nodeOpts) *node {
 	b, err := redisadapter.New(redisadapter.Config{
 		Client: client, Logger: logger,
 		RequestTimeout: o.requestTimeout, PublishTimeout: o.publishTimeout, MaxMessageBytes: o.maxBytes,
-		OnResubscribe: o.onResubscribe,
+		OnResubscribe: o.onResubscribe, Sharded: o.sharded, SubscriptionMode: o.mode,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -83,21 +87,7 @@ func newNode(t *testing.T, addr string, o *nodeOpts) *node {
 	opts.SetServeClient(false)
 	opts.SetAdapter(b)
 	io := socket.NewServer(nil, opts)
-	io.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
-		if m, ok := s.Handshake().Auth.(map[string]any); ok {
-			if rooms, ok := m["rooms"].([]any); ok {
-				for _, r := range rooms {
-					if r, ok := r.(string); ok {
-						s.Join(socket.Room(r))
-					}
-				}
-			}
-			if d, ok := m["data"]; ok {
-				s.SetData(d)
-			}
-		}
-		next(nil)
-	})
+	io.Use(joinFromAuth)
 	srv := httptest.NewServer(transport.Handler(io.ServeHandler(nil)))
 	t.Cleanup(func() {
 		io.Close(nil)
@@ -109,6 +99,24 @@ func newNode(t *testing.T, addr string, o *nodeOpts) *node {
 		io: io, url: srv.URL + "/socket.io/", builder: b, client: client, logs: logs,
 		adapter: io.Sockets().Adapter().(*redisadapter.Adapter),
 	}
+}
+
+// joinFromAuth is a middleware: clients choose their rooms and data in the
+// handshake, auth {"rooms": [...], "data": ...}.
+func joinFromAuth(s *socket.Socket, next func(*socket.ExtendedError)) {
+	if m, ok := s.Handshake().Auth.(map[string]any); ok {
+		if rooms, ok := m["rooms"].([]any); ok {
+			for _, r := range rooms {
+				if r, ok := r.(string); ok {
+					s.Join(socket.Room(r))
+				}
+			}
+		}
+		if d, ok := m["data"]; ok {
+			s.SetData(d)
+		}
+	}
+	next(nil)
 }
 
 type testWriter struct{ t *testing.T }
@@ -134,17 +142,25 @@ func (n *node) connect(t *testing.T, rooms ...string) (*eiotest.Conn, string) {
 
 func (n *node) connectWith(t *testing.T, auth map[string]any) (*eiotest.Conn, string) {
 	t.Helper()
+	c, ctx := n.dial(t)
+	sid, err := c.Connect(ctx, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, sid
+}
+
+// dial opens a websocket connection to n, closed when the test ends, and
+// returns it with a context for its first steps.
+func (n *node) dial(t *testing.T) (*eiotest.Conn, context.Context) {
+	t.Helper()
 	ctx := timeout(t, 5*time.Second)
 	c, err := eiotest.DialWebSocket(ctx, n.url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	sid, err := c.Connect(ctx, auth)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, sid
+	return c, ctx
 }
 
 // expectEvent waits for the client's next event and checks its name and

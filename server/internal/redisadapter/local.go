@@ -10,6 +10,7 @@ import (
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 	"github.com/taskwire/taskwire/server/internal/transport"
 )
 
@@ -59,7 +60,7 @@ func targetOf(opts *socket.BroadcastOptions) target {
 // message as the Socket.IO packet text, without Go values in between; anything
 // else is decoded and encoded like a local broadcast. The error is a malformed
 // message.
-func outgoingFromWire(mem *memory, lb *wire.LazyBroadcast) (*outgoing, error) {
+func outgoingFromWire(mem *memory, lb *decode.LazyBroadcast) (*outgoing, error) {
 	volatile, compress := lb.Opts.Flags.IsVolatile(), lb.Opts.Flags.ShouldCompress()
 	if lb.Type == wire.PacketEvent {
 		// The websocket frame is built in one buffer: room for its header,

@@ -4,45 +4,23 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/zishang520/socket.io-go-parser/v2/parser"
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 )
 
-// NamespaceAdapter is what the adapter of a namespace offers in both modes
-// (*Adapter, classic; *ShardedAdapter, sharded) besides socket.Adapter: its uid and
-// the context-aware variants of the calls that publish, which report errors, and
-// cheap questions about the local rooms.
-type NamespaceAdapter interface {
-	socket.Adapter
-	UID() string
-	// HasRoom reports whether room holds a socket of this server.
-	HasRoom(room socket.Room) bool
-	// LocalRooms returns the rooms holding sockets of this server whose names
-	// start with prefix.
-	LocalRooms(prefix string) []string
-	AddSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error
-	DelSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error
-	DisconnectSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, close bool) error
-}
+// maxChannelsPerCommand bounds the channels of one SSUBSCRIBE or SUNSUBSCRIBE when
+// many rooms appear or go at once.
+const maxChannelsPerCommand = 100
 
-var (
-	_ NamespaceAdapter = (*Adapter)(nil)
-	_ NamespaceAdapter = (*ShardedAdapter)(nil)
-)
-
-// ShardedAdapter is the adapter of one namespace in sharded mode (Config.Sharded),
-// compatible with Node's createShardedAdapter (@socket.io/redis-adapter 8.3 on
-// socket.io-adapter 2.5's ClusterAdapter, which counts servers with PUBSUB
-// SHARDNUMSUB rather than heartbeats):
+// shardedBus is the format of Node's createShardedAdapter (@socket.io/redis-adapter
+// 8.3 on socket.io-adapter 2.5's ClusterAdapter, which counts servers with PUBSUB
+// SHARDNUMSUB rather than heartbeats), Config.Sharded:
 //
 //   - it SSUBSCRIBEs to the namespace's main channel <key>#<nsp># and to its own
 //     response channel <key>#<nsp>#<uid>#, and in the dynamic subscription modes to
@@ -61,310 +39,305 @@ var (
 // reconnection (a Redis restart). The channels of one namespace share one
 // connection, so with Redis Cluster all of them must live on one shard; plain
 // Redis and Sentinel setups have one shard.
-type ShardedAdapter struct {
-	*memory
+type shardedBus struct {
+	a    *Adapter
+	ch   wire.ShardedChannels
+	mode wire.SubscriptionMode
+	// resp is this server's response channel.
+	resp string
 
-	b       *Builder
-	uid     string
-	nspName string
-	ch      wire.ShardedChannels
-	mode    wire.SubscriptionMode
-	valid   bool
-
-	ps         *redis.PubSub
-	subscribed chan struct{}
-	done       chan struct{}
-	loopDone   chan struct{}
-	roomsDone  chan struct{} // closed when followRooms returns (dynamic modes)
-	closeOnce  sync.Once
-	sse        chan func()
-	rooms      roomSubscriptions
-
-	reqs requests // our requests waiting for answers
+	rooms     roomSubscriptions
+	roomsDone chan struct{} // closed when followRooms returns (dynamic modes)
 }
 
-func (b *Builder) newSharded(nsp socket.Namespace) socket.Adapter {
-	a := &ShardedAdapter{memory: newMemory(), b: b}
-	a.Prototype(a)
-	a.Construct(nsp)
-
-	b.mu.Lock()
-	closed := b.closed
-	if !closed {
-		b.sharded[a] = struct{}{}
-	}
-	b.mu.Unlock()
-	if closed || !a.valid {
-		a.valid = false
-		return a
-	}
-	a.start()
-	t := time.NewTimer(b.cfg.RequestTimeout)
-	defer t.Stop()
-	select {
-	case <-a.subscribed:
-	case <-t.C:
-		b.cfg.Logger.Warn("redisadapter: sharded subscription not confirmed yet; it will be retried in the background",
-			"namespace", a.nspName, "timeout", b.cfg.RequestTimeout)
-	}
-	return a
-}
-
-// Construct sets a up for nsp (called by Builder.New).
-func (a *ShardedAdapter) Construct(nsp socket.Namespace) {
-	a.memory.Construct(nsp)
+// newUID returns 16 hex characters, like Node's cluster adapters.
+func (s *shardedBus) newUID() string {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	a.uid = hex.EncodeToString(id[:]) // 16 hex characters, like Node's cluster adapters
-	a.nspName = nsp.Name()
-	if name, err := wire.NormalizeNamespace(a.nspName); err != nil || name != a.nspName {
-		a.b.cfg.Logger.Error("redisadapter: namespace name unusable in Redis channels; it works on this server only",
-			"namespace", a.nspName)
+	return hex.EncodeToString(id[:])
+}
+
+func (s *shardedBus) init(key, nsp, uid string) {
+	s.ch = wire.ShardedChannels{Prefix: key, Nsp: nsp}
+	s.resp = s.ch.Response(uid)
+	s.roomsDone = make(chan struct{})
+	s.rooms.init()
+}
+
+// subscribe subscribes to the main and response channels and, in the dynamic
+// modes, starts following the rooms.
+func (s *shardedBus) subscribe(ctx context.Context) (*redis.PubSub, []string) {
+	a := s.a
+	main := s.ch.Main()
+	ps := a.b.cfg.Client.SSubscribe(ctx)
+	// go-redis records the channels even when Redis cannot be reached now, and
+	// subscribes to them again on every (re)connection.
+	if err := ps.SSubscribe(ctx, main, s.resp); err != nil {
+		a.b.cfg.Logger.Warn("redisadapter: ssubscribe failed; retrying in the background", "namespace", a.nspName, "error", err)
+	}
+	if s.mode != wire.SubscriptionStatic {
+		a.On("create-room", func(args ...any) { s.roomChanged(args, true) })
+		a.On("delete-room", func(args ...any) { s.roomChanged(args, false) })
+		go s.followRooms(ps)
 	} else {
-		a.valid = true
+		close(s.roomsDone)
 	}
-	a.ch = wire.ShardedChannels{Prefix: a.b.cfg.Key, Nsp: a.nspName}
-	a.mode = a.b.cfg.SubscriptionMode
-	a.subscribed = make(chan struct{})
-	a.done = make(chan struct{})
-	a.loopDone = make(chan struct{})
-	a.roomsDone = make(chan struct{})
-	a.sse = make(chan func(), sseQueue)
-	a.rooms.init()
+	return ps, []string{main, s.resp}
 }
 
-// UID returns the id this server uses in its messages.
-func (a *ShardedAdapter) UID() string { return a.uid }
+// stop waits for the room follower: no room subscription changes after it.
+func (s *shardedBus) stop() { <-s.roomsDone }
 
-// Close stops the subscriptions and fails pending requests.
-func (a *ShardedAdapter) Close() {
-	a.closeOnce.Do(func() {
-		close(a.done)
-		if a.ps != nil {
-			if a.mode != wire.SubscriptionStatic {
-				<-a.roomsDone // no room subscription change after this
-			}
-			_ = a.ps.Close()
-			<-a.loopDone
-		}
-		a.reqs.failAll(errors.New("redisadapter: adapter closed"))
-		a.b.mu.Lock()
-		delete(a.b.sharded, a)
-		a.b.mu.Unlock()
-	})
+func (s *shardedBus) publish(ctx context.Context, channel string, payload []byte) error {
+	return s.a.b.cfg.Client.SPublish(ctx, channel, payload).Err()
 }
 
-// publish SPUBLISHes m on the channel the subscription mode gives it, bounded by
-// PublishTimeout.
-func (a *ShardedAdapter) publish(ctx context.Context, m *wire.ClusterMessage) error {
-	return a.publishOn(ctx, a.ch.Publish(m, a.mode), m)
+// countServers counts the subscribers of the main channel. Emitters never
+// subscribe, so they are not counted.
+func (s *shardedBus) countServers(ctx context.Context) (int64, error) {
+	return subscribers(s.a.b.cfg.Client.PubSubShardNumSub(ctx, s.ch.Main()), s.ch.Main())
 }
 
-func (a *ShardedAdapter) publishOn(ctx context.Context, channel string, m *wire.ClusterMessage) error {
-	m.UID, m.Nsp = a.uid, a.nspName
+// encode writes m as this server's ClusterMessage, for the channel the
+// subscription mode gives it.
+func (s *shardedBus) encode(m *wire.ClusterMessage) (string, []byte, error) {
+	m.UID, m.Nsp = s.a.uid, s.a.nspName
+	if m.Packet != nil && m.Packet.ID != nil {
+		p := *m.Packet // acknowledgements go by the request id here
+		p.ID = nil
+		m.Packet = &p
+	}
 	payload, err := wire.EncodeClusterMessage(m)
-	if err != nil {
-		a.b.log.emit(slog.LevelError, "encode", "redisadapter: message not published",
-			slog.String("type", m.Type.String()), slog.String("error", err.Error()))
-		return fmt.Errorf("redisadapter: encode %v: %w", m.Type, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, a.b.cfg.PublishTimeout)
-	defer cancel()
-	if err := a.b.cfg.Client.SPublish(ctx, channel, payload).Err(); err != nil {
-		a.b.stats.publishErrors.Add(1)
-		a.b.log.emit(slog.LevelError, "publish", "redisadapter: publish failed",
-			slog.String("channel", channel), slog.String("error", err.Error()))
-		return fmt.Errorf("redisadapter: publish to %s: %w", channel, err)
-	}
-	a.b.stats.published.Add(1)
-	return nil
+	return s.ch.Publish(m, s.mode), payload, err
 }
 
 // respond sends an answer to the server that asked, on its response channel.
-func (a *ShardedAdapter) respond(requester string, m *wire.ClusterMessage) {
-	_ = a.publishOn(context.Background(), a.ch.Response(requester), m)
-}
-
-// wirePacket converts an outgoing packet, normalising its data in place (see
-// normalizeArgs) so that local delivery sends what remote servers will.
-func wirePacket(packet *parser.Packet, nsp string) (*wire.Packet, error) {
-	t, err := toWireType(packet.Type)
+func (s *shardedBus) respond(requester string, m *wire.ClusterMessage) {
+	a := s.a
+	m.UID, m.Nsp = a.uid, a.nspName
+	payload, err := wire.EncodeClusterMessage(m)
 	if err != nil {
-		return nil, err
-	}
-	data, err := normalizeArgs(packet.Data)
-	if err != nil {
-		return nil, err
-	}
-	packet.Data = data
-	return &wire.Packet{Type: t, Data: data, Nsp: nsp}, nil
-}
-
-// Broadcast sends packet to the matching sockets of this server and, unless the
-// local flag is set, publishes it for the other servers.
-func (a *ShardedAdapter) Broadcast(packet *parser.Packet, opts *socket.BroadcastOptions) {
-	if isLocal(opts) || !a.valid {
-		a.memory.Broadcast(packet, opts)
+		a.b.log.emit(slog.LevelError, "encode", "redisadapter: cannot encode an answer",
+			slog.String("type", m.Type.String()), slog.String("error", err.Error()))
 		return
 	}
-	wp, err := wirePacket(packet, a.nspName)
-	if err != nil {
-		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast not published", slog.String("error", err.Error()))
-	}
-	a.memory.Broadcast(packet, opts)
-	if err == nil {
-		_ = a.publish(context.Background(), &wire.ClusterMessage{Type: wire.MessageBroadcast, Packet: wp, Opts: toWireOpts(opts)})
-	}
+	_ = a.publish(context.Background(), s.ch.Response(requester), payload)
 }
 
-// BroadcastWithAck broadcasts packet to every server and collects the clients'
-// acknowledgements, as Broadcast does in classic mode.
-func (a *ShardedAdapter) BroadcastWithAck(packet *parser.Packet, opts *socket.BroadcastOptions, clientCountCallback func(uint64), ack socket.Ack) {
-	if isLocal(opts) || !a.valid {
-		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
-		return
-	}
-	wp, err := wirePacket(packet, a.nspName)
-	if err != nil {
-		a.b.log.emit(slog.LevelError, "encode", "redisadapter: broadcast with ack not published", slog.String("error", err.Error()))
-		a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
-		return
-	}
-	id := randomID(12)
-	timeout := a.b.cfg.RequestTimeout
-	if opts != nil && opts.Flags != nil && opts.Flags.Timeout != nil {
-		timeout = *opts.Flags.Timeout
-	}
-	a.reqs.register(id, &pending{kind: wire.RequestBroadcast, clientCount: clientCountCallback, onAck: ack, keep: true}, timeout)
-	a.memory.BroadcastWithAck(packet, opts, clientCountCallback, ack)
-	// Always the main channel: the count of answers is that of every server.
-	m := &wire.ClusterMessage{Type: wire.MessageBroadcast, RequestID: id, Packet: wp, Opts: toWireOpts(opts)}
-	if err := a.publishOn(context.Background(), a.ch.Main(), m); err != nil {
-		a.reqs.unregister(id)
-	}
-}
-
-// AddSockets makes the matching sockets of every server join rooms.
-func (a *ShardedAdapter) AddSockets(opts *socket.BroadcastOptions, rooms []socket.Room) {
-	_ = a.AddSocketsContext(context.Background(), opts, rooms)
-}
-
-// AddSocketsContext is AddSockets that reports a failed publish. The join is
-// applied to this server's sockets before it returns.
-func (a *ShardedAdapter) AddSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
-	a.memory.AddSockets(opts, rooms)
-	if isLocal(opts) || !a.valid {
-		return nil
-	}
-	return a.publish(ctx, &wire.ClusterMessage{Type: wire.MessageSocketsJoin, Opts: toWireOpts(opts), Rooms: roomsOf(rooms)})
-}
-
-// DelSockets makes the matching sockets of every server leave rooms.
-func (a *ShardedAdapter) DelSockets(opts *socket.BroadcastOptions, rooms []socket.Room) {
-	_ = a.DelSocketsContext(context.Background(), opts, rooms)
-}
-
-// DelSocketsContext is DelSockets that reports a failed publish.
-func (a *ShardedAdapter) DelSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error {
-	a.memory.DelSockets(opts, rooms)
-	if isLocal(opts) || !a.valid {
-		return nil
-	}
-	return a.publish(ctx, &wire.ClusterMessage{Type: wire.MessageSocketsLeave, Opts: toWireOpts(opts), Rooms: roomsOf(rooms)})
-}
-
-// DisconnectSockets disconnects the matching sockets of every server; close also
-// closes their connections.
-func (a *ShardedAdapter) DisconnectSockets(opts *socket.BroadcastOptions, close bool) {
-	_ = a.DisconnectSocketsContext(context.Background(), opts, close)
-}
-
-// DisconnectSocketsContext is DisconnectSockets that reports a failed publish.
-func (a *ShardedAdapter) DisconnectSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, close bool) error {
-	var err error
-	if !isLocal(opts) && a.valid {
-		err = a.publish(ctx, &wire.ClusterMessage{Type: wire.MessageDisconnectSockets, Opts: toWireOpts(opts), Close: close})
-	}
-	a.memory.DisconnectSockets(opts, close)
-	return err
-}
-
-// ServerCount returns the number of servers subscribed to the namespace's main
-// channel (PUBSUB SHARDNUMSUB), at least 1 (this one). Emitters never subscribe,
-// so they are not counted.
-func (a *ShardedAdapter) ServerCount() int64 {
-	if !a.valid {
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), a.b.cfg.RequestTimeout)
-	defer cancel()
-	res, err := a.b.cfg.Client.PubSubShardNumSub(ctx, a.ch.Main()).Result()
-	if err != nil {
-		a.b.log.emit(slog.LevelError, "numsub", "redisadapter: PUBSUB SHARDNUMSUB failed", slog.String("error", err.Error()))
-		return 1
-	}
-	if n := res[a.ch.Main()]; n > 1 {
-		return n
-	}
-	return 1
-}
-
-// ServerSideEmit sends [event, args...] to the other servers of the cluster. When
-// the last element is a socket.Ack, it is called once every other server answered,
-// or after RequestTimeout with the answers so far and an error.
-func (a *ShardedAdapter) ServerSideEmit(packet []any) error {
-	if len(packet) == 0 {
-		return errors.New("redisadapter: server-side emit without an event name")
-	}
-	if !a.valid {
-		return errors.New("redisadapter: namespace is local only")
-	}
-	ack, withAck := packet[len(packet)-1].(socket.Ack)
-	if !withAck {
-		return a.publish(context.Background(), &wire.ClusterMessage{Type: wire.MessageServerSideEmit, Args: packet})
-	}
-	data := packet[:len(packet)-1]
-	expected := a.ServerCount() - 1
-	if expected <= 0 {
-		go ack([]any{}, nil)
-		return nil
-	}
-	id := randomID(12)
-	a.reqs.register(id, &pending{kind: wire.RequestServerSideEmit, expected: expected, acks: []any{},
-		onAck: func(responses []any, err error) { ack(responses, err) }}, a.b.cfg.RequestTimeout)
-	if err := a.publish(context.Background(), &wire.ClusterMessage{Type: wire.MessageServerSideEmit, RequestID: id, Args: data}); err != nil {
-		a.reqs.unregister(id)
-		return err
-	}
-	return nil
-}
-
-// FetchSockets returns the matching sockets of every server: this server's and
-// the other servers' answers (an error after the timeout flag, or RequestTimeout,
-// when some server did not answer). The callback runs on a goroutine of its own.
-func (a *ShardedAdapter) FetchSockets(opts *socket.BroadcastOptions) func(func([]socket.SocketDetails, error)) {
-	return func(cb func([]socket.SocketDetails, error)) {
-		var local []socket.SocketDetails
-		a.memory.FetchSockets(opts)(func(s []socket.SocketDetails, _ error) { local = s })
-		if isLocal(opts) || !a.valid {
-			cb(local, nil)
+// deliver decodes one message: on the response channel an answer to a request
+// of ours; on the main channel or a room channel anything else (which may also be
+// an answer, as Node's adapter accepts).
+func (s *shardedBus) deliver(m *redis.Message, payload []byte) {
+	a := s.a
+	a.b.safely("sharded message", payload, func() {
+		cm, err := decode.ClusterMessage(payload)
+		if err != nil {
+			a.malformed(m.Channel, err, payload)
 			return
 		}
-		expected := a.ServerCount() - 1
-		if expected <= 0 {
-			cb(local, nil)
+		if m.Channel == s.resp {
+			s.onResponse(cm)
 			return
 		}
-		timeout := a.b.cfg.RequestTimeout
-		if opts != nil && opts.Flags != nil && opts.Flags.Timeout != nil {
-			timeout = *opts.Flags.Timeout
+		s.onMessage(cm)
+	})
+}
+
+// onMessage applies a message of another server or an emitter.
+func (s *shardedBus) onMessage(m *wire.ClusterMessage) {
+	a := s.a
+	if m.UID == a.uid || m.Nsp != a.nspName {
+		a.b.stats.ignored.Add(1)
+		return
+	}
+	switch m.Type {
+	case wire.MessageBroadcast:
+		a.b.stats.delivered.Add(1)
+		if m.RequestID == "" {
+			a.memory.Broadcast(toParserPacket(m.Packet), fromWireOpts(m.Opts))
+			return
 		}
-		id := randomID(12)
-		a.reqs.register(id, &pending{kind: wire.RequestRemoteFetch, expected: expected, sockets: local, onSockets: cb}, timeout)
-		if err := a.publish(context.Background(), &wire.ClusterMessage{Type: wire.MessageFetchSockets, RequestID: id, Opts: toWireOpts(opts)}); err != nil {
-			if a.reqs.unregister(id) != nil {
-				go cb(nil, err)
+		requester, id := m.UID, m.RequestID
+		a.onBroadcastWithAck(m.Packet, m.Opts,
+			func(n int64) {
+				s.respond(requester, &wire.ClusterMessage{Type: wire.MessageBroadcastClientCount, RequestID: id, ClientCount: n})
+			},
+			func(first any) {
+				s.respond(requester, &wire.ClusterMessage{Type: wire.MessageBroadcastAck, RequestID: id, Value: first})
+			})
+	case wire.MessageSocketsJoin:
+		a.b.stats.requests.Add(1)
+		a.memory.AddSockets(fromWireOpts(m.Opts), roomList(m.Rooms))
+	case wire.MessageSocketsLeave:
+		a.b.stats.requests.Add(1)
+		a.memory.DelSockets(fromWireOpts(m.Opts), roomList(m.Rooms))
+	case wire.MessageDisconnectSockets:
+		a.b.stats.requests.Add(1)
+		a.memory.DisconnectSockets(fromWireOpts(m.Opts), m.Close)
+	case wire.MessageFetchSockets:
+		a.b.stats.requests.Add(1)
+		s.respond(m.UID, &wire.ClusterMessage{Type: wire.MessageFetchSocketsResponse, RequestID: m.RequestID, Sockets: a.localSocketInfos(m.Opts)})
+	case wire.MessageServerSideEmit:
+		a.b.stats.requests.Add(1)
+		args := m.Args
+		if m.RequestID != "" {
+			requester, id := m.UID, m.RequestID
+			args = withAnswer(args, func(first any) {
+				s.respond(requester, &wire.ClusterMessage{Type: wire.MessageServerSideEmitResponse, RequestID: id, Value: first})
+			})
+		}
+		a.onServerSideEmit(args)
+	case wire.MessageFetchSocketsResponse, wire.MessageServerSideEmitResponse, wire.MessageBroadcastClientCount, wire.MessageBroadcastAck:
+		s.onResponse(m)
+	default:
+		a.b.stats.ignored.Add(1) // heartbeats: the sharded adapter does not count servers by them
+	}
+}
+
+// onResponse matches an answer to a request of ours.
+func (s *shardedBus) onResponse(m *wire.ClusterMessage) {
+	a := s.a
+	p := a.reqs.get(m.RequestID)
+	if p == nil {
+		a.b.stats.ignored.Add(1) // too late, or not ours
+		return
+	}
+	a.b.stats.responses.Add(1)
+	switch {
+	case p.kind == wire.RequestRemoteFetch && m.Type == wire.MessageFetchSocketsResponse:
+		a.reqs.gather(m.RequestID, p, func(p *pending) bool {
+			for _, info := range m.Sockets {
+				p.sockets = append(p.sockets, remoteSocketFromInfo(info))
+			}
+			return true
+		})
+	case p.kind == wire.RequestServerSideEmit && m.Type == wire.MessageServerSideEmitResponse:
+		a.reqs.ack(m.RequestID, p, m.Value)
+	case p.kind == wire.RequestBroadcast && m.Type == wire.MessageBroadcastClientCount:
+		p.countClients(m.ClientCount)
+	case p.kind == wire.RequestBroadcast && m.Type == wire.MessageBroadcastAck:
+		p.onAck([]any{m.Value}, nil)
+	default:
+		a.b.stats.malformed.Add(1)
+		a.b.log.emit(slog.LevelWarn, "malformed", "redisadapter: answer of the wrong type dropped",
+			slog.String("type", m.Type.String()), slog.String("requestId", m.RequestID))
+	}
+}
+
+func remoteSocketFromInfo(s wire.SocketInfo) *remoteSocket {
+	r, _ := remoteSocketFrom(map[string]any{"id": s.ID, "handshake": s.Handshake, "data": s.Data, "rooms": toAnyList(s.Rooms)})
+	return r
+}
+
+func toAnyList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// roomSubscriptions holds the room channels to subscribe to or leave: room
+// events only record what they want here, and followRooms applies it.
+type roomSubscriptions struct {
+	mu      sync.Mutex
+	pending map[string]bool // room -> subscribed wanted
+	current map[string]bool // rooms subscribed to (asked of go-redis)
+	wake    chan struct{}
+}
+
+func (r *roomSubscriptions) init() {
+	r.pending = map[string]bool{}
+	r.current = map[string]bool{}
+	r.wake = make(chan struct{}, 1)
+}
+
+// roomChanged records that a room appeared (create) or went, from the in-memory
+// adapter's create-room and delete-room events; it never blocks.
+func (s *shardedBus) roomChanged(args []any, create bool) {
+	if len(args) == 0 {
+		return
+	}
+	room, ok := args[0].(socket.Room)
+	if !ok {
+		return
+	}
+	if create {
+		socketRoom := s.a.hasSocket(socket.SocketId(room))
+		if !s.mode.SubscribeRoom(string(room), socketRoom) {
+			return
+		}
+	}
+	s.rooms.mu.Lock()
+	s.rooms.pending[string(room)] = create
+	s.rooms.mu.Unlock()
+	select {
+	case s.rooms.wake <- struct{}{}:
+	default:
+	}
+}
+
+// followRooms applies the recorded room changes, in batches, until Close. A
+// room that appeared and went before it ran costs nothing.
+func (s *shardedBus) followRooms(ps *redis.PubSub) {
+	defer close(s.roomsDone)
+	for {
+		select {
+		case <-s.a.done:
+			return
+		case <-s.rooms.wake:
+		}
+		s.rooms.mu.Lock()
+		var add, del []string
+		for room, want := range s.rooms.pending {
+			switch {
+			case want && !s.rooms.current[room]:
+				add = append(add, s.ch.Room(room))
+				s.rooms.current[room] = true
+			case !want && s.rooms.current[room]:
+				del = append(del, s.ch.Room(room))
+				delete(s.rooms.current, room)
 			}
 		}
+		clear(s.rooms.pending)
+		s.rooms.mu.Unlock()
+		s.applyRooms(del, ps.SUnsubscribe)
+		s.applyRooms(add, ps.SSubscribe)
 	}
+}
+
+func (s *shardedBus) applyRooms(channels []string, fn func(context.Context, ...string) error) {
+	for len(channels) > 0 {
+		n := min(len(channels), maxChannelsPerCommand)
+		ctx, cancel := context.WithTimeout(context.Background(), s.a.b.cfg.PublishTimeout)
+		// Failures need no retry: go-redis keeps the wanted channels and
+		// subscribes to them when it reconnects.
+		if err := fn(ctx, channels[:n]...); err != nil && !s.closing() {
+			s.a.b.log.emit(slog.LevelWarn, "rooms", "redisadapter: room subscription change failed; applied on reconnection",
+				slog.Int("channels", n), slog.String("error", err.Error()))
+		}
+		cancel()
+		channels = channels[n:]
+	}
+}
+
+// closing reports whether Close has begun.
+func (s *shardedBus) closing() bool {
+	select {
+	case <-s.a.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// roomChannels returns the room channels asked of go-redis.
+func (s *shardedBus) roomChannels() []string {
+	s.rooms.mu.Lock()
+	defer s.rooms.mu.Unlock()
+	out := make([]string, 0, len(s.rooms.current))
+	for room := range s.rooms.current {
+		out = append(out, s.ch.Room(room))
+	}
+	return out
 }

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +15,6 @@ import (
 	"github.com/taskwire/taskwire/emitter"
 	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/server/internal/redisadapter"
-	"github.com/taskwire/taskwire/server/internal/transport"
 	"github.com/taskwire/taskwire/server/internal/transport/eiotest"
 )
 
@@ -26,8 +22,8 @@ import (
 // "/admin"; server-side events "srv:hello" of either arrive on serverSide.
 type shardNode struct {
 	*node
-	sharded    *redisadapter.ShardedAdapter
-	admin      *redisadapter.ShardedAdapter
+	sharded    *redisadapter.Adapter
+	admin      *redisadapter.Adapter
 	serverSide chan []any
 }
 
@@ -35,64 +31,26 @@ type shardNode struct {
 // given, is its adapter's OnResubscribe.
 func newShardedNode(t *testing.T, addr string, mode wire.SubscriptionMode, onResubscribe ...func(string)) *shardNode {
 	t.Helper()
-	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
-	logs := &logBuffer{}
-	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := redisadapter.Config{Client: client, Logger: logger, Sharded: true, SubscriptionMode: mode,
-		RequestTimeout: 3 * time.Second}
+	o := &nodeOpts{sharded: true, mode: mode, requestTimeout: 3 * time.Second}
 	if len(onResubscribe) > 0 {
-		cfg.OnResubscribe = onResubscribe[0]
+		o.onResubscribe = onResubscribe[0]
 	}
-	b, err := redisadapter.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := socket.DefaultServerOptions()
-	opts.SetServeClient(false)
-	opts.SetAdapter(b)
-	sio := socket.NewServer(nil, opts)
-	n := &shardNode{serverSide: make(chan []any, 16)}
-	joinRooms := func(s *socket.Socket, next func(*socket.ExtendedError)) {
-		if m, ok := s.Handshake().Auth.(map[string]any); ok {
-			if rooms, ok := m["rooms"].([]any); ok {
-				for _, r := range rooms {
-					if r, ok := r.(string); ok {
-						s.Join(socket.Room(r))
-					}
-				}
-			}
-		}
-		next(nil)
-	}
-	sio.Use(joinRooms)
-	admin := sio.Of("/admin", nil)
-	admin.Use(joinRooms)
-	for _, nsp := range []socket.Namespace{sio.Sockets(), admin} {
+	n := &shardNode{node: newNode(t, addr, o), serverSide: make(chan []any, 16)}
+	admin := n.io.Of("/admin", nil)
+	admin.Use(joinFromAuth)
+	for _, nsp := range []socket.Namespace{n.io.Sockets(), admin} {
 		name := nsp.Name()
 		_ = nsp.On("srv:hello", func(args ...any) { n.serverSide <- append([]any{name}, args...) })
 	}
-	srv := httptest.NewServer(transport.Handler(sio.ServeHandler(nil)))
-	t.Cleanup(func() {
-		sio.Close(nil)
-		srv.Close()
-		_ = b.Close()
-		_ = client.Close()
-	})
-	n.node = &node{io: sio, url: srv.URL + "/socket.io/", builder: b, client: client, logs: logs}
-	n.sharded = sio.Sockets().Adapter().(*redisadapter.ShardedAdapter)
-	n.admin = admin.Adapter().(*redisadapter.ShardedAdapter)
+	n.sharded = n.adapter
+	n.admin = admin.Adapter().(*redisadapter.Adapter)
 	return n
 }
 
 // connectAdmin opens a websocket client on /admin (only) in rooms.
 func (n *shardNode) connectAdmin(t *testing.T, rooms ...string) *eiotest.Conn {
 	t.Helper()
-	ctx := timeout(t, 5*time.Second)
-	c, err := eiotest.DialWebSocket(ctx, n.url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c, ctx := n.dial(t)
 	auth, _ := json.Marshal(map[string]any{"rooms": rooms})
 	if err := c.SendRaw("40/admin," + string(auth)); err != nil {
 		t.Fatal(err)
@@ -286,7 +244,7 @@ func TestShardedEmitterMatrix(t *testing.T) {
 
 // waitRoomSubscribed waits until, in the dynamic modes, every adapter that has
 // room asked to subscribe to its channel and Redis counts the subscriptions.
-func waitRoomSubscribed(t *testing.T, mode wire.SubscriptionMode, room string, adapters ...*redisadapter.ShardedAdapter) {
+func waitRoomSubscribed(t *testing.T, mode wire.SubscriptionMode, room string, adapters ...*redisadapter.Adapter) {
 	t.Helper()
 	if mode == wire.SubscriptionStatic {
 		return

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/shared/redistest"
@@ -178,8 +179,29 @@ func Record(t testing.TB, addr, key string) *Recorder {
 	return r
 }
 
+// eventData reads the event data ([event, args...]) of a broadcast, the msgpack
+// array [uid, {type, data, nsp}, opts].
+func eventData(payload []byte) ([]any, error) {
+	var msg []any
+	if err := msgpack.Unmarshal(payload, &msg); err != nil {
+		return nil, fmt.Errorf("broadcast: %w", err)
+	}
+	if len(msg) != 3 {
+		return nil, fmt.Errorf("broadcast: %d elements, want 3", len(msg))
+	}
+	pkt, ok := msg[1].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("broadcast: packet is %T", msg[1])
+	}
+	data, ok := pkt["data"].([]any)
+	if !ok {
+		return nil, fmt.Errorf("broadcast: data is %T", pkt["data"])
+	}
+	return data, nil
+}
+
 func (r *Recorder) add(ch wire.Channels, m *redis.Message) {
-	b, err := wire.DecodeBroadcast([]byte(m.Payload))
+	data, err := eventData([]byte(m.Payload))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -188,11 +210,11 @@ func (r *Recorder) add(ch wire.Channels, m *redis.Message) {
 	}
 	room, _ := ch.RoomOf(m.Channel)
 	ev := Event{Room: room, At: time.Now()}
-	if len(b.Packet.Data) > 0 {
-		ev.Name, _ = b.Packet.Data[0].(string)
+	if len(data) > 0 {
+		ev.Name, _ = data[0].(string)
 	}
-	if len(b.Packet.Data) > 1 {
-		ev.Payload, _ = b.Packet.Data[1].(map[string]any)
+	if len(data) > 1 {
+		ev.Payload, _ = data[1].(map[string]any)
 	}
 	ev.TaskID, _ = ev.Payload["taskId"].(string)
 	ev.Seq = Int(ev.Payload["seq"])

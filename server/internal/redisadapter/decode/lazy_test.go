@@ -1,12 +1,13 @@
-package wire
+package decode
 
 import (
+	"github.com/taskwire/taskwire/emitter/wire"
+
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"reflect"
 	"strconv"
 	"testing"
@@ -33,16 +34,16 @@ func lazyCases(t testing.TB) [][]byte {
 	}
 	var out [][]byte
 	for _, a := range args {
-		for _, opts := range []*Opts{
+		for _, opts := range []*wire.Opts{
 			{Rooms: []string{}, Except: []string{}},
-			{Rooms: []string{"r1"}, Except: []string{"x"}, Flags: Flags{}.WithVolatile(true).WithCompress(false).WithTimeout(5000)},
+			{Rooms: []string{"r1"}, Except: []string{"x"}, Flags: wire.Flags{}.WithVolatile(true).WithCompress(false).WithTimeout(5000)},
 			{Rooms: []string{"a", "b"}},
 		} {
-			for _, p := range []Packet{
-				{Type: PacketEvent, Data: a, Nsp: "/"},
-				{Type: PacketEvent, Data: a, Nsp: "/admin", ID: &id},
+			for _, p := range []wire.Packet{
+				{Type: wire.PacketEvent, Data: a, Nsp: "/"},
+				{Type: wire.PacketEvent, Data: a, Nsp: "/admin", ID: &id},
 			} {
-				b, err := EncodeBroadcast("uid1", &p, opts)
+				b, err := wire.EncodeBroadcast("uid1", &p, opts)
 				if err != nil {
 					continue // NaN and the like, where the encoder has rules of its own
 				}
@@ -66,32 +67,22 @@ func lazyCases(t testing.TB) [][]byte {
 		out = append(out, b)
 	}
 	// The golden broadcasts of Node's emitter.
-	if raw, err := os.ReadFile("testdata/golden.json"); err == nil {
-		var golden []struct {
-			PayloadHex string `json:"payloadHex"`
-		}
-		if err := json.Unmarshal(raw, &golden); err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range golden {
-			if b, err := hex.DecodeString(g.PayloadHex); err == nil {
-				if _, err := DecodeBroadcast(b); err == nil {
-					out = append(out, b)
-				}
-			}
+	for _, g := range loadGolden(t) {
+		if _, err := Broadcast(g.payload); err == nil {
+			out = append(out, g.payload)
 		}
 	}
 	return out
 }
 
-// checkLazy checks the promise of DecodeLazyBroadcast against DecodeBroadcast.
+// checkLazy checks the promise of Lazy against Broadcast.
 func checkLazy(t *testing.T, b []byte) {
-	full, fullErr := DecodeBroadcast(b)
-	lazy, lazyErr := DecodeLazyBroadcast(b)
+	full, fullErr := Broadcast(b)
+	lazy, lazyErr := Lazy(b)
 	if fullErr != nil {
 		if lazyErr == nil {
 			if _, err := lazy.Data(); err == nil {
-				t.Fatalf("DecodeBroadcast: %v; the lazy decoder accepted it, data included (%x)", fullErr, b)
+				t.Fatalf("Broadcast: %v; the lazy decoder accepted it, data included (%x)", fullErr, b)
 			}
 		} else if !errors.Is(lazyErr, ErrMalformed) {
 			t.Fatalf("lazy error %v does not wrap ErrMalformed", lazyErr)
@@ -99,7 +90,7 @@ func checkLazy(t *testing.T, b []byte) {
 		return
 	}
 	if lazyErr != nil {
-		t.Fatalf("DecodeBroadcast accepted %x, the lazy decoder: %v", b, lazyErr)
+		t.Fatalf("Broadcast accepted %x, the lazy decoder: %v", b, lazyErr)
 	}
 	if lazy.UID != full.UID || lazy.Type != full.Packet.Type || lazy.Nsp != full.Packet.Nsp ||
 		!reflect.DeepEqual(lazy.ID, full.Packet.ID) || !reflect.DeepEqual(lazy.Opts, full.Opts) {
@@ -110,7 +101,7 @@ func checkLazy(t *testing.T, b []byte) {
 		t.Fatalf("data differs for %x: %#v (%v), want %#v", b, data, err, full.Packet.Data)
 	}
 	// AppendJSON, when it succeeds, is the data as a client sees it.
-	fresh, _ := DecodeLazyBroadcast(b)
+	fresh, _ := Lazy(b)
 	js, err := fresh.AppendJSON([]byte("prefix"))
 	if err != nil {
 		if !errors.Is(err, ErrNotJSON) || string(js) != "prefix" {
@@ -147,7 +138,7 @@ func clientView(t *testing.T, v any) any {
 		return v
 	case time.Time:
 		var s string
-		_ = json.Unmarshal(appendISODate(nil, v), &s)
+		_ = json.Unmarshal(wire.AppendJSDate(nil, v), &s)
 		return s
 	case []any:
 		out := make([]any, len(v))
@@ -202,13 +193,13 @@ func TestLazyBroadcastMatchesDecodeBroadcast(t *testing.T) {
 }
 
 func TestLazyBroadcastJSON(t *testing.T) {
-	b, err := EncodeBroadcast("emitter", &Packet{Type: PacketEvent, Nsp: "/", Data: []any{
+	b, err := wire.EncodeBroadcast("emitter", &wire.Packet{Type: wire.PacketEvent, Nsp: "/", Data: []any{
 		"task:progress", map[string]any{"taskId": "t1", "percent": 37.5, "done": 3, "stage": "<rows>"},
-	}}, &Opts{Rooms: []string{"task:t1"}})
+	}}, &wire.Opts{Rooms: []string{"task:t1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb, err := DecodeLazyBroadcast(b)
+	lb, err := Lazy(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,8 +210,8 @@ func TestLazyBroadcastJSON(t *testing.T) {
 		t.Fatalf("got %s (%v), want %s", js, err, want)
 	}
 	for _, bad := range [][]any{{"e", []byte{1}}, {"e", map[string]any{"x": []any{[]byte{}}}}} {
-		b, _ := EncodeBroadcast("u", &Packet{Type: PacketEvent, Nsp: "/", Data: bad}, &Opts{})
-		lb, _ := DecodeLazyBroadcast(b)
+		b, _ := wire.EncodeBroadcast("u", &wire.Packet{Type: wire.PacketEvent, Nsp: "/", Data: bad}, &wire.Opts{})
+		lb, _ := Lazy(b)
 		if _, err := lb.AppendJSON(nil); !errors.Is(err, ErrNotJSON) {
 			t.Fatalf("binary: %v, want ErrNotJSON", err)
 		}
@@ -235,13 +226,13 @@ func FuzzLazyBroadcast(f *testing.F) {
 }
 
 func BenchmarkDecodeLazyToJSON(b *testing.B) {
-	payload, _ := EncodeBroadcast("emitter", &Packet{Type: PacketEvent, Nsp: "/", Data: []any{"task:progress", map[string]any{
+	payload, _ := wire.EncodeBroadcast("emitter", &wire.Packet{Type: wire.PacketEvent, Nsp: "/", Data: []any{"task:progress", map[string]any{
 		"taskId": "01JD5R3Q0S7X9ZK2M4N6P8B0CD", "seq": 42, "percent": 37.5, "done": 375000, "total": 1000000, "stage": "rows",
-	}}}, &Opts{Rooms: []string{"task:01JD5R3Q0S7X9ZK2M4N6P8B0CD"}})
+	}}}, &wire.Opts{Rooms: []string{"task:01JD5R3Q0S7X9ZK2M4N6P8B0CD"}})
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {
-		lb, err := DecodeLazyBroadcast(payload)
+		lb, err := Lazy(payload)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -252,12 +243,12 @@ func BenchmarkDecodeLazyToJSON(b *testing.B) {
 }
 
 func BenchmarkLazyData(b *testing.B) {
-	payload, _ := EncodeBroadcast("emitter", &Packet{Type: PacketEvent, Nsp: "/", Data: []any{"task:progress", map[string]any{
+	payload, _ := wire.EncodeBroadcast("emitter", &wire.Packet{Type: wire.PacketEvent, Nsp: "/", Data: []any{"task:progress", map[string]any{
 		"taskId": "01JD5R3Q0S7X9ZK2M4N6P8B0CD", "seq": 42, "percent": 37.5, "done": 375000, "total": 1000000, "stage": "rows",
-	}}}, &Opts{Rooms: []string{"task:01JD5R3Q0S7X9ZK2M4N6P8B0CD"}})
+	}}}, &wire.Opts{Rooms: []string{"task:01JD5R3Q0S7X9ZK2M4N6P8B0CD"}})
 	b.ReportAllocs()
 	for b.Loop() {
-		lb, err := DecodeLazyBroadcast(payload)
+		lb, err := Lazy(payload)
 		if err != nil {
 			b.Fatal(err)
 		}

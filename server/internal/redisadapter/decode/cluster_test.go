@@ -1,6 +1,8 @@
-package wire
+package decode
 
 import (
+	"github.com/taskwire/taskwire/emitter/wire"
+
 	"errors"
 	"reflect"
 	"testing"
@@ -32,7 +34,7 @@ func TestDecodeClusterMessageRefusesBadInput(t *testing.T) {
 		"\x84\xa4type\x03",
 		"\xc1",
 	} {
-		m, err := DecodeClusterMessage([]byte(in))
+		m, err := ClusterMessage([]byte(in))
 		if !errors.Is(err, ErrMalformed) {
 			t.Errorf("%q: got %+v, %v; want ErrMalformed", in, m, err)
 		}
@@ -41,27 +43,27 @@ func TestDecodeClusterMessageRefusesBadInput(t *testing.T) {
 
 func TestClusterMessageRoundTrip(t *testing.T) {
 	one := 1
-	for _, m := range []*ClusterMessage{
-		{Type: MessageHeartbeat, UID: "a", Nsp: "/"},
-		{Type: MessageBroadcast, UID: "a", Nsp: "/x", RequestID: "r1", Packet: &Packet{Type: PacketEvent, Nsp: "/x", Data: []any{"ev", int64(1)}},
-			Opts: &Opts{Rooms: []string{"a"}, Except: []string{}, Flags: Flags{}.WithTimeout(500)}},
-		{Type: MessageFetchSockets, UID: "a", Nsp: "/", RequestID: "r2", Opts: &Opts{Rooms: []string{}, Except: []string{"b"}}},
-		{Type: MessageFetchSocketsResponse, UID: "b", Nsp: "/", RequestID: "r2", Sockets: []SocketInfo{
+	for _, m := range []*wire.ClusterMessage{
+		{Type: wire.MessageHeartbeat, UID: "a", Nsp: "/"},
+		{Type: wire.MessageBroadcast, UID: "a", Nsp: "/x", RequestID: "r1", Packet: &wire.Packet{Type: wire.PacketEvent, Nsp: "/x", Data: []any{"ev", int64(1)}},
+			Opts: &wire.Opts{Rooms: []string{"a"}, Except: []string{}, Flags: wire.Flags{}.WithTimeout(500)}},
+		{Type: wire.MessageFetchSockets, UID: "a", Nsp: "/", RequestID: "r2", Opts: &wire.Opts{Rooms: []string{}, Except: []string{"b"}}},
+		{Type: wire.MessageFetchSocketsResponse, UID: "b", Nsp: "/", RequestID: "r2", Sockets: []wire.SocketInfo{
 			{ID: "s1", Handshake: map[string]any{"auth": map[string]any{}}, Rooms: []string{"s1", "r"}, Data: []byte{1}}}},
-		{Type: MessageServerSideEmitResponse, UID: "b", Nsp: "/", RequestID: "r3", Value: map[string]any{"ok": true}},
-		{Type: MessageBroadcastClientCount, UID: "b", Nsp: "/", RequestID: "r4", ClientCount: 12},
-		{Type: MessageBroadcastAck, UID: "b", Nsp: "/", RequestID: "r4", Value: []byte{9}},
-		{Type: MessageServerSideEmit, UID: "a", Nsp: "/", RequestID: "r5", Args: []any{"ev", int64(one)}},
+		{Type: wire.MessageServerSideEmitResponse, UID: "b", Nsp: "/", RequestID: "r3", Value: map[string]any{"ok": true}},
+		{Type: wire.MessageBroadcastClientCount, UID: "b", Nsp: "/", RequestID: "r4", ClientCount: 12},
+		{Type: wire.MessageBroadcastAck, UID: "b", Nsp: "/", RequestID: "r4", Value: []byte{9}},
+		{Type: wire.MessageServerSideEmit, UID: "a", Nsp: "/", RequestID: "r5", Args: []any{"ev", int64(one)}},
 	} {
-		b, err := EncodeClusterMessage(m)
+		b, err := wire.EncodeClusterMessage(m)
 		if err != nil {
 			t.Fatalf("%v: %v", m.Type, err)
 		}
-		got, err := DecodeClusterMessage(b)
+		got, err := ClusterMessage(b)
 		if err != nil {
 			t.Fatalf("%v: decode %s: %v", m.Type, b, err)
 		}
-		again, err := EncodeClusterMessage(got)
+		again, err := wire.EncodeClusterMessage(got)
 		if err != nil || string(again) != string(b) {
 			t.Errorf("%v: re-encoded differs:\n %q\n %q (%v)", m.Type, again, b, err)
 		}
@@ -87,18 +89,18 @@ func FuzzDecodeClusterMessage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeClusterMessage(b)
+		m, err := ClusterMessage(b)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error without ErrMalformed: %v", err)
 			}
 			return
 		}
-		out, err := EncodeClusterMessage(m)
+		out, err := wire.EncodeClusterMessage(m)
 		if err != nil {
 			return // e.g. a number JSON cannot hold; decoding it was still safe
 		}
-		if _, err := DecodeClusterMessage(out); err != nil {
+		if _, err := ClusterMessage(out); err != nil {
 			t.Fatalf("re-encoded %q does not decode: %v", out, err)
 		}
 	})

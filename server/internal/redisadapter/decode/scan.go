@@ -1,23 +1,19 @@
-package wire
+package decode
 
 import (
 	"encoding/binary"
 	"fmt"
-)
 
-// MaxDepth is how deeply arrays and maps may nest in a msgpack message. The msgpack
-// library decodes recursively, and a message of a few megabytes that nests arrays
-// millions deep would overflow the goroutine stack, which kills the process rather
-// than returning an error. Real Socket.IO payloads nest a handful of levels.
-const MaxDepth = 512
+	"github.com/taskwire/taskwire/emitter/wire"
+)
 
 // checkMsgpack walks b as exactly one msgpack value without recursion and without
 // allocating, and fails when the value is truncated, uses the reserved code 0xc1,
-// nests deeper than MaxDepth, claims more elements than bytes remain, or is followed
+// nests deeper than wire.MaxDepth, claims more elements than bytes remain, or is followed
 // by trailing bytes (Node's notepack.io rejects those too). Decoding only what passed
 // this check keeps every later allocation bounded by the message size.
 func checkMsgpack(b []byte) error {
-	var stack [MaxDepth + 1]uint64 // elements still expected per open container
+	var stack [wire.MaxDepth + 1]uint64 // elements still expected per open container
 	depth := 0
 	remaining := uint64(1) // the top-level value
 	pos := 0
@@ -126,8 +122,8 @@ func checkMsgpack(b []byte) error {
 		if children == 0 {
 			continue
 		}
-		if depth == MaxDepth {
-			return fmt.Errorf("nested deeper than %d", MaxDepth)
+		if depth == wire.MaxDepth {
+			return fmt.Errorf("nested deeper than %d", wire.MaxDepth)
 		}
 		stack[depth] = remaining
 		depth++

@@ -1,4 +1,4 @@
-package wire
+package decode
 
 import (
 	"encoding/binary"
@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"time"
 	"unsafe"
+
+	"github.com/taskwire/taskwire/emitter/wire"
 )
 
 // Decoding broadcasts for delivery. A server that receives a broadcast does not
 // need the event's arguments as Go values: it needs them as the JSON its clients
-// receive. DecodeLazyBroadcast reads everything but the arguments, which it keeps
+// receive. Lazy reads everything but the arguments, which it keeps
 // in msgpack form; AppendJSON then writes them as JSON straight from msgpack, and
 // Data decodes them only for a caller that wants the values after all.
 
@@ -19,11 +21,11 @@ import (
 // decoded only on demand.
 type LazyBroadcast struct {
 	UID  string
-	Type PacketType
+	Type wire.PacketType
 	// Nsp is the namespace ("/" when the message has none).
 	Nsp  string
 	ID   *uint64
-	Opts Opts
+	Opts wire.Opts
 
 	raw     []byte // the data array in msgpack form, or nil
 	data    []any  // the data, when decoded
@@ -31,23 +33,23 @@ type LazyBroadcast struct {
 }
 
 // errSlow says that a message has a shape the lazy decoder leaves to
-// DecodeBroadcast, which then decides (and reports errors) as always.
-var errSlow = errors.New("wire: not a common shape")
+// Broadcast, which then decides (and reports errors) as always.
+var errSlow = errors.New("decode: not a common shape")
 
-// DecodeLazyBroadcast decodes a broadcast message like DecodeBroadcast, except
+// Lazy decodes a broadcast message like Broadcast, except
 // for the contents of its event data, which are checked when they are used (see
-// LazyBroadcast.AppendJSON and LazyBroadcast.Data): a message DecodeBroadcast
+// LazyBroadcast.AppendJSON and LazyBroadcast.Data): a message Broadcast
 // accepts gives the same fields here and the same Data, and one it rejects is
 // rejected here too, or by Data. The message must not change while the result is
 // in use.
-func DecodeLazyBroadcast(b []byte) (*LazyBroadcast, error) {
+func Lazy(b []byte) (*LazyBroadcast, error) {
 	if err := checkMsgpack(b); err != nil {
 		return nil, malformed("broadcast: %v", err)
 	}
 	if lb, err := scanBroadcast(b); err == nil {
 		return lb, nil
 	}
-	full, err := DecodeBroadcast(b)
+	full, err := Broadcast(b)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +57,7 @@ func DecodeLazyBroadcast(b []byte) (*LazyBroadcast, error) {
 		Opts: full.Opts, data: full.Packet.Data, decoded: true}, nil
 }
 
-// Data returns the event data ([event, args...]) as DecodeBroadcast gives it in
+// Data returns the event data ([event, args...]) as Broadcast gives it in
 // Packet.Data (nil when the message has none). It decodes it on the first call.
 func (lb *LazyBroadcast) Data() ([]any, error) {
 	if !lb.decoded && lb.raw == nil {
@@ -81,7 +83,7 @@ func (lb *LazyBroadcast) Data() ([]any, error) {
 // float64, strings, []any, map[string]any), or fails with errSlow for what it
 // leaves to that library (binary, extensions, map keys that are not strings).
 func (r *mpReader) value(depth int) (any, error) {
-	if depth > MaxDepth {
+	if depth > wire.MaxDepth {
 		return nil, errSlow
 	}
 	c := r.b[r.pos]
@@ -154,7 +156,7 @@ func (r *mpReader) value(depth int) (any, error) {
 // ErrNotJSON is returned by AppendJSON for data that JSON cannot carry as a
 // Socket.IO client receives it: binary (sent as attachments), numbers that are
 // not finite, and msgpack extensions other than dates.
-var ErrNotJSON = errors.New("wire: data not expressible as plain JSON")
+var ErrNotJSON = errors.New("decode: data not expressible as plain JSON")
 
 // AppendJSON appends the event data as JSON (the array a Socket.IO client
 // receives in an EVENT packet, as Node's JSON.stringify writes it: see the value
@@ -302,7 +304,7 @@ func (r *mpReader) isNil() bool {
 }
 
 // skipScalar steps over a nil, boolean, integer or string and reports true, or
-// reports false for anything else (left to DecodeBroadcast, which decodes
+// reports false for anything else (left to Broadcast, which decodes
 // every value, even of keys it does not use).
 func (r *mpReader) skipScalar() bool {
 	if _, ok := r.strBytes(); ok {
@@ -408,7 +410,7 @@ func (r *mpReader) scanPacket(lb *LazyBroadcast) error {
 			if !ok || t < 0 || t > 6 {
 				return errSlow
 			}
-			lb.Type, haveType = PacketType(t), true
+			lb.Type, haveType = wire.PacketType(t), true
 		case "nsp":
 			if r.isNil() {
 				lb.Nsp = "/"
@@ -451,7 +453,7 @@ func (r *mpReader) scanPacket(lb *LazyBroadcast) error {
 	return nil
 }
 
-func (r *mpReader) scanOpts(o *Opts) error {
+func (r *mpReader) scanOpts(o *wire.Opts) error {
 	n, isMap, ok := r.containerLen(r.byte())
 	if !ok || !isMap {
 		return errSlow
@@ -472,7 +474,7 @@ func (r *mpReader) scanOpts(o *Opts) error {
 			}
 		case "flags":
 			if r.isNil() {
-				o.Flags = Flags{}
+				o.Flags = wire.Flags{}
 				continue
 			}
 			if !r.scanFlags(&o.Flags) {
@@ -515,12 +517,12 @@ func (r *mpReader) rooms() ([]string, bool) {
 
 // scanFlags reads a flags map as decodeFlags does (later keys win), with bool
 // (or nil) flags and an integer timeout.
-func (r *mpReader) scanFlags(f *Flags) bool {
+func (r *mpReader) scanFlags(f *wire.Flags) bool {
 	n, isMap, ok := r.containerLen(r.byte())
 	if !ok || !isMap {
 		return false
 	}
-	*f = Flags{}
+	*f = wire.Flags{}
 	for range n {
 		k, ok := r.strBytes()
 		if !ok {
@@ -529,19 +531,19 @@ func (r *mpReader) scanFlags(f *Flags) bool {
 		name := string(k)
 		var target **bool
 		switch name {
-		case flagVolatile:
+		case "volatile":
 			target = &f.Volatile
-		case flagCompress:
+		case "compress":
 			target = &f.Compress
-		case flagLocal:
+		case "local":
 			target = &f.Local
-		case flagBroadcast:
+		case "broadcast":
 			target = &f.Broadcast
-		case flagBinary:
+		case "binary":
 			target = &f.Binary
-		case flagExpectSingleResponse:
+		case "expectSingleResponse":
 			target = &f.ExpectSingleResponse
-		case flagTimeout:
+		case "timeout":
 			if r.isNil() {
 				f.Timeout = nil
 				continue
@@ -573,7 +575,7 @@ func (r *mpReader) scanFlags(f *Flags) bool {
 
 // appendJSON writes the value at r as JSON (see AppendJSON).
 func (r *mpReader) appendJSON(b []byte, depth int) ([]byte, error) {
-	if depth > MaxDepth {
+	if depth > wire.MaxDepth {
 		return b, ErrNotJSON
 	}
 	c := r.b[r.pos]
@@ -583,7 +585,7 @@ func (r *mpReader) appendJSON(b []byte, depth int) ([]byte, error) {
 		return strconv.AppendInt(b, i, 10), nil
 	case c >= 0xa0 && c <= 0xbf, c == 0xd9, c == 0xda, c == 0xdb:
 		s, _ := r.strBytes()
-		return appendJSONString(b, unsafe.String(unsafe.SliceData(s), len(s))), nil
+		return wire.AppendJSString(b, unsafe.String(unsafe.SliceData(s), len(s))), nil
 	case c >= 0x90 && c <= 0x9f, c == 0xdc, c == 0xdd:
 		n, _, _ := r.containerLen(r.byte())
 		b = append(b, '[')
@@ -608,7 +610,7 @@ func (r *mpReader) appendJSON(b []byte, depth int) ([]byte, error) {
 			if !ok {
 				return b, ErrNotJSON // JavaScript objects have string keys
 			}
-			b = appendJSONString(b, unsafe.String(unsafe.SliceData(k), len(k)))
+			b = wire.AppendJSString(b, unsafe.String(unsafe.SliceData(k), len(k)))
 			b = append(b, ':')
 			var err error
 			if b, err = r.appendJSON(b, depth+1); err != nil {
@@ -632,13 +634,13 @@ func (r *mpReader) appendJSON(b []byte, depth int) ([]byte, error) {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return b, ErrNotJSON
 		}
-		return appendJSFloat(b, f, 32), nil
+		return wire.AppendJSNumber(b, f, 32), nil
 	case 0xcb:
 		f := math.Float64frombits(binary.BigEndian.Uint64(r.n(8)))
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return b, ErrNotJSON
 		}
-		return appendJSFloat(b, f, 64), nil
+		return wire.AppendJSNumber(b, f, 64), nil
 	case 0xd6, 0xd7, 0xc7:
 		// The timestamp extension (-1), what Node's Dates become.
 		var p []byte
@@ -659,7 +661,7 @@ func (r *mpReader) appendJSON(b []byte, depth int) ([]byte, error) {
 			// JavaScript has no such Date: left to the generic path.
 			return b, ErrNotJSON
 		}
-		return appendISODate(b, t), nil
+		return wire.AppendJSDate(b, t), nil
 	}
 	// Binary and the other extensions.
 	return b, ErrNotJSON

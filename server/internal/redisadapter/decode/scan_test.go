@@ -1,6 +1,8 @@
-package wire
+package decode
 
 import (
+	"github.com/taskwire/taskwire/emitter/wire"
+
 	"bytes"
 	"encoding/hex"
 	"errors"
@@ -24,8 +26,8 @@ func TestCheckMsgpackAcceptsNodeBytes(t *testing.T) {
 	if err := checkMsgpack(mustHex(t, nodeEmit)); err != nil {
 		t.Fatalf("golden emitter bytes rejected: %v", err)
 	}
-	b, err := EncodeBroadcast("abc", &Packet{Type: PacketEvent, Nsp: "/", Data: []any{"ev", []byte{1, 2, 3}, map[string]any{"k": []any{1.5, nil, true}}}},
-		&Opts{Rooms: []string{"r"}, Flags: Flags{}.WithVolatile(true).WithTimeout(2000)})
+	b, err := wire.EncodeBroadcast("abc", &wire.Packet{Type: wire.PacketEvent, Nsp: "/", Data: []any{"ev", []byte{1, 2, 3}, map[string]any{"k": []any{1.5, nil, true}}}},
+		&wire.Opts{Rooms: []string{"r"}, Flags: wire.Flags{}.WithVolatile(true).WithTimeout(2000)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,15 +57,15 @@ func TestCheckMsgpackRejects(t *testing.T) {
 			if err := checkMsgpack(b); err == nil {
 				t.Fatalf("accepted % x...", b[:min(len(b), 16)])
 			}
-			if _, err := DecodeBroadcast(b); !errors.Is(err, ErrMalformed) {
-				t.Fatalf("DecodeBroadcast: want ErrMalformed, got %v", err)
+			if _, err := Broadcast(b); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Broadcast: want ErrMalformed, got %v", err)
 			}
 			if len(b) > 0 && b[0] != '{' {
-				if _, err := DecodeRequest(b); !errors.Is(err, ErrMalformed) {
-					t.Fatalf("DecodeRequest: want ErrMalformed, got %v", err)
+				if _, err := Request(b); !errors.Is(err, ErrMalformed) {
+					t.Fatalf("Request: want ErrMalformed, got %v", err)
 				}
-				if _, err := DecodeResponse(b); !errors.Is(err, ErrMalformed) {
-					t.Fatalf("DecodeResponse: want ErrMalformed, got %v", err)
+				if _, err := Response(b); !errors.Is(err, ErrMalformed) {
+					t.Fatalf("Response: want ErrMalformed, got %v", err)
 				}
 			}
 		})
@@ -71,13 +73,13 @@ func TestCheckMsgpackRejects(t *testing.T) {
 }
 
 func TestCheckMsgpackDepthLimit(t *testing.T) {
-	ok := append(bytes.Repeat([]byte{0x91}, MaxDepth-1), 0xc0)
+	ok := append(bytes.Repeat([]byte{0x91}, wire.MaxDepth-1), 0xc0)
 	if err := checkMsgpack(ok); err != nil {
-		t.Fatalf("depth %d rejected: %v", MaxDepth-1, err)
+		t.Fatalf("depth %d rejected: %v", wire.MaxDepth-1, err)
 	}
-	tooDeep := append(bytes.Repeat([]byte{0x91}, MaxDepth+1), 0xc0)
+	tooDeep := append(bytes.Repeat([]byte{0x91}, wire.MaxDepth+1), 0xc0)
 	if err := checkMsgpack(tooDeep); err == nil {
-		t.Fatalf("depth %d accepted", MaxDepth+1)
+		t.Fatalf("depth %d accepted", wire.MaxDepth+1)
 	}
 }
 
@@ -88,8 +90,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"requestId":"x","sockets":[{"id":"a"}]}`))
 	f.Add([]byte{0x93, 0xa1, 'x', 0x80, 0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = DecodeBroadcast(b)
-		_, _ = DecodeRequest(b)
-		_, _ = DecodeResponse(b)
+		_, _ = Broadcast(b)
+		_, _ = Request(b)
+		_, _ = Response(b)
 	})
 }

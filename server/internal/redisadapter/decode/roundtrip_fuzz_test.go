@@ -1,4 +1,4 @@
-package emitter_test
+package decode
 
 import (
 	"bytes"
@@ -60,7 +60,7 @@ func FuzzEncodeDecode(f *testing.F) {
 		var opts *wire.Opts
 		jsonMode := false
 		if sharded {
-			cm, err := wire.DecodeClusterMessage(m.Payload)
+			cm, err := ClusterMessage(m.Payload)
 			if err != nil {
 				t.Fatalf("decode %q: %v", m.Payload, err)
 			}
@@ -70,7 +70,7 @@ func FuzzEncodeDecode(f *testing.F) {
 				// JSON text is UTF-8: names with invalid bytes arrive with U+FFFD
 				// instead (known limit of the sharded format's JSON form).
 				wantNsp = asUTF8(wantNsp)
-				rooms, excepts = validUTF8(rooms), validUTF8(excepts)
+				rooms, excepts = utf8All(rooms), utf8All(excepts)
 			}
 			if cm.Type != wire.MessageBroadcast || cm.UID != wire.EmitterUID || cm.Nsp != wantNsp || cm.Opts == nil || cm.Packet == nil {
 				t.Fatalf("cluster message %+v (nsp %q, want %q; payload %q)", cm, cm.Nsp, wantNsp, m.Payload)
@@ -79,7 +79,7 @@ func FuzzEncodeDecode(f *testing.F) {
 				t.Fatalf("channel %q, want %q", m.Channel, want)
 			}
 		} else {
-			bc, err := wire.DecodeBroadcast(m.Payload)
+			bc, err := Broadcast(m.Payload)
 			if err != nil {
 				t.Fatalf("decode % x: %v", m.Payload, err)
 			}
@@ -111,7 +111,7 @@ func FuzzEncodeDecode(f *testing.F) {
 // as JSON writers do.
 func asUTF8(s string) string { return string([]rune(s)) }
 
-func validUTF8(list []string) []string {
+func utf8All(list []string) []string {
 	out := make([]string, len(list))
 	for i, s := range list {
 		out[i] = asUTF8(s)
@@ -236,27 +236,11 @@ func same(want, got any, jsonMode bool) error {
 	return nil
 }
 
+// asInt reads an integer of any integer type (not an integral float).
 func asInt(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int8:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case uint8:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case uint32:
-		return int64(n), true
-	case uint64:
-		if n > math.MaxInt64 {
-			return 0, false
-		}
-		return int64(n), true
+	switch v.(type) {
+	case float32, float64:
+		return 0, false
 	}
-	return 0, false
+	return toInt64(v)
 }
