@@ -68,6 +68,15 @@ export function sign(payload, { alg = 'HS256', key, kid, header = {} } = {}) {
   return `${data}.${b64url(signature(alg, key, data))}`;
 }
 
+/**
+ * signatureOf returns the part of a token that only its signer can make: the
+ * signature of a JWT, the MAC of a session token, all of anything else.
+ */
+export function signatureOf(token) {
+  const parts = token.split('.');
+  return parts.length === 3 ? parts[2] : token;
+}
+
 /** now returns the current time in seconds (a JWT NumericDate). */
 export function now() {
   return Math.floor(Date.now() / 1000);
