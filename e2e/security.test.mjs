@@ -8,10 +8,14 @@
 //   given to server and worker in REDIS_URL: the whole path works;
 // - no secret in any log line of either binary (TASKWIRE_SECRET, Redis passwords,
 //   session tokens), at LOG_LEVEL=debug, also when REDIS_URL is wrong;
+// - nor any token of the app's identities (JWTs, TASKWIRE_JWT_SECRET, API keys
+//   and their hashes, viewer tokens, the password of the JWKS URL), after every
+//   path of them, accepted and refused, also when the configuration is wrong;
 // - a socket id of another identity, on another replica, is no socketId target.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,11 +24,14 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { io } from 'socket.io-client';
 
 import { closeAll, connect } from './lib/client.mjs';
+import {
+  claims, connectError, keyPair, newApiKey, now, refused, sign, signatureOf, startJwks, tamper, unsigned,
+} from './lib/jwt.mjs';
 import { binaries } from './lib/taskwire.mjs';
 import { freePort, spawnProcess } from './lib/proc.mjs';
 import { startRedis } from './lib/redis.mjs';
 import {
-  Api, ack, checkCsv, startServer, startWorker, stopSystem, taskEvents, waitFinal,
+  Api, ack, checkCsv, startServer, startWorker, stopSystem, taskEvents, waitFinal, waitLog,
 } from './lib/taskwire.mjs';
 
 after(() => stopSystem());
@@ -305,5 +312,161 @@ describe('Redis with an ACL user and a password, plain and TLS; no secrets in lo
     const configLine = procs[0].lines.find((l) => l.text.includes('starting taskwire-server'));
     assert.ok(configLine, 'the server logs its configuration');
     assert.match(configLine.text, /taskwire:(xxxxx|%2A%2A%2A%2A%2A|\*\*\*\*\*)@/);
+  });
+});
+
+describe('no JWT, JWT secret, API key, key hash or viewer token in any log line', () => {
+  const JWT_SECRET = 'e2e-jwt-secret-do-not-log-2b4d6f8a0c1e3a5c7e9b1d3f5a7c9e1b';
+  const JWKS_PW = 'jwks-password-do-not-log-77e1';
+  const ISS = 'https://app.example';
+  const AUD = 'taskwire';
+  const procs = [];
+  /** Every token used below, good or bad: none may be logged. */
+  const tokens = [];
+  const secrets = [JWT_SECRET, JWKS_PW];
+  const use = (t) => {
+    tokens.push(t);
+    return t;
+  };
+  const jwt = (sub, extra = {}) => use(sign(claims(sub, { iss: ISS, aud: AUD, ...extra }), { key: JWT_SECRET }));
+
+  it('every path of the identities, accepted and refused, at LOG_LEVEL=debug', async (t) => {
+    t.after(() => stopSystem());
+    const bins = await binaries();
+    const key = newApiKey(bins.server, 'backend');
+    secrets.push(key.key, key.hash);
+    const rsa = keyPair('RS256', 'rsa-1');
+    const jwks = await startJwks([rsa]);
+    const failing = await startJwks([]);
+    failing.failWith(500);
+    t.after(() => Promise.all([jwks.close(), failing.close()]));
+    const withPassword = (u) => u.replace('http://', `http://jwks:${JWKS_PW}@`);
+    const redis = await startRedis();
+    const common = { LOG_LEVEL: 'debug', TASKWIRE_API_KEYS: key.entry, TOKEN_EXPIRY_GRACE: '1s', TASKWIRE_JWT_LEEWAY: '1s' };
+    const [app, other, worker] = await Promise.all([
+      startServer({
+        redis,
+        name: 'server-app',
+        env: {
+          ...common, ANONYMOUS_SESSIONS: 'false', TASKWIRE_JWT_SECRET: JWT_SECRET, TASKWIRE_JWT_ISSUER: ISS,
+          TASKWIRE_JWT_AUDIENCE: AUD, TASKWIRE_JWKS_URL: withPassword(jwks.url),
+        },
+      }),
+      // Only a JWKS, which fails; anonymous sessions on.
+      startServer({ redis, name: 'server-jwks-down', env: { ...common, TASKWIRE_JWKS_URL: withPassword(failing.url) } }),
+      startWorker({ redis, name: 'worker-auth', env: { LOG_LEVEL: 'debug', EXPORT_ROW_DELAY: '1ms' } }),
+    ]);
+    procs.push(app.proc, other.proc, worker.proc);
+    assert.ok(jwks.authorizations.length > 0 && jwks.authorizations.every((a) => a.startsWith('Basic ')),
+      'the JWKS is fetched with the password of its URL');
+
+    // Accepted: an app JWT (HS256 and RS256 of the JWKS) starts, follows over
+    // websocket and polling, downloads.
+    const makers = [(sub) => jwt(sub), (sub) => use(rsa.sign(claims(sub, { iss: ISS, aud: AUD })))];
+    for (const make of makers) {
+      const token = make('u-42');
+      const api = new Api(app.url, token);
+      const ws = await connect(app.url, { token, transports: ['websocket'] });
+      const polling = await connect(app.url, { token, transports: ['polling'] });
+      const id = await api.createExport(300, { socketId: ws.id });
+      await ack(polling, 'task:subscribe', { taskId: id });
+      assert.equal((await waitFinal(ws.recorder, id)).event, 'task:completed');
+      assert.equal((await api.result(id)).status, 200);
+      // Viewer tokens, by the owner and by the API key, on HTTP and Socket.IO.
+      const backend = new Api(app.url, use(key.key));
+      for (const maker of [api, backend]) {
+        const v = await maker.request('POST', `/api/v1/tasks/${id}/viewers`, { body: { allowResult: true } });
+        assert.equal(v.status, 201, v.text);
+        const viewer = new Api(app.url, use(v.json.token));
+        assert.equal((await viewer.get(id)).status, 200);
+        assert.equal((await viewer.result(id)).status, 200);
+        assert.equal((await viewer.cancel(id)).status, 403);
+        const vs = await connect(app.url, { token: viewer.token, transports: ['polling'] });
+        assert.equal((await ack(vs, 'task:subscribe', { taskId: id })).taskId, id);
+        assert.equal((await ack(vs, 'task:cancel', { taskId: id })).error.code, 'forbidden');
+        await refused(app.url, use(tamper(viewer.token)), 'bad signature');
+      }
+      // auth:refresh, good and bad.
+      assert.equal((await ack(ws, 'auth:refresh', { token: make('u-42') })).ok, true);
+      assert.equal((await ack(ws, 'auth:refresh', { token: make('u-7') })).error.code, 'identity_changed');
+      assert.equal((await ack(ws, 'auth:refresh', { token: use(tamper(token)) })).error.code, 'unauthorized');
+    }
+    // The API key acts for a subject.
+    const backend = new Api(app.url, key.key);
+    const made = await backend.request('POST', '/api/v1/tasks', { body: { kind: 'export', params: { rows: 50_000 }, subject: 'u-42' } });
+    assert.equal(made.status, 202, made.text);
+    assert.equal((await backend.request('GET', '/api/v1/tasks?subject=u-42')).status, 200);
+    assert.ok([200, 202].includes((await backend.cancel(made.json.id)).status));
+    const anon = await Api.session(other.url);
+    use(anon.token);
+
+    // Refused, on HTTP and Socket.IO.
+    const pem = rsa.publicKey.export({ type: 'spki', format: 'pem' });
+    const bad = [
+      [app, jwt('u-42', { exp: now() - 120 }), 'token expired'],
+      [app, use(tamper(jwt('u-42'))), 'bad signature'],
+      [app, use(sign(claims('u-42', { iss: ISS, aud: AUD }), { key: `${JWT_SECRET}-forged` })), 'bad signature'],
+      [app, use(unsigned(claims('u-42', { iss: ISS, aud: AUD }))), 'unsigned tokens (alg none) are not accepted'],
+      [app, jwt('u-42', { iss: 'https://evil.example' }), 'wrong issuer'],
+      [app, jwt('u-42', { aud: 'other' }), 'wrong audience'],
+      [app, jwt('u-42', { ttl: null }), 'token has no "exp"'],
+      [app, use(keyPair('RS256', 'made-up').sign(claims('u-42', { iss: ISS, aud: AUD }))), /^no key to verify/],
+      [app, use(anon.token), 'anonymous sessions are turned off: use a token of the app'],
+      [app, use(`twk_${crypto.randomBytes(32).toString('base64url')}`), 'unknown API key'],
+      [app, use(key.hash), 'unknown API key'],
+      [app, use(`not-a-token-${crypto.randomUUID()}`), 'unknown API key'],
+      [other, use(sign(claims('u-42'), { alg: 'HS256', key: pem, kid: 'rsa-1' })), 'algorithm HS256 is not accepted: no JWT secret is configured'],
+      [other, use(rsa.sign(claims('u-42'))), /^no key to verify/],
+    ];
+    for (const [srv, token, reason] of bad) await refused(srv.url, token, reason);
+    assert.match((await connectError(app.url, key.key)).data.message, /^API keys are for the HTTP API/);
+    // The JWKS that fails was fetched again for the unknown key id, and that was logged.
+    await waitLog(other.proc, 'auth: fetching the JWKS failed');
+
+    // A token that expires on a live socket.
+    const short = jwt('u-42', { exp: now() + 2 });
+    const lapsing = await connect(app.url, { token: short, transports: ['websocket'] });
+    await lapsing.recorder.waitFor('task:token_expired', () => true, 6_000);
+    await lapsing.recorder.waitFor('disconnect', () => true, 4_000);
+
+    // Configurations that are refused: a key pasted instead of its hash, a short JWT secret.
+    for (const [name, env, want] of [
+      ['server-key-as-hash', { TASKWIRE_API_KEYS: `backend:${key.key}` }, /TASKWIRE_API_KEYS/],
+      ['server-bare-key', { TASKWIRE_API_KEYS: key.key }, /TASKWIRE_API_KEYS/],
+      ['server-short-jwt-secret', { TASKWIRE_JWT_SECRET: JWT_SECRET.slice(0, 20) }, /TASKWIRE_JWT_SECRET/],
+    ]) {
+      const p = spawnProcess(bins.server, [], {
+        name, env: { REDIS_URL: redis.url, HTTP_ADDR: `127.0.0.1:${await freePort()}`, LOG_LEVEL: 'debug', ...env },
+      });
+      assert.equal((await p.exited).code, 2, `${name}: exit code`);
+      assert.match(p.tail(20), want);
+      procs.push(p);
+    }
+    secrets.push(JWT_SECRET.slice(0, 20));
+  });
+
+  it('none of them is in the output of the server or the worker', () => {
+    assert.ok(procs.length >= 6 && tokens.length > 30, `${procs.length} processes, ${tokens.length} tokens`);
+    const needles = [...secrets];
+    for (const tok of tokens) {
+      needles.push(tok);
+      const sig = signatureOf(tok);
+      if (sig.length >= 16) needles.push(sig);
+    }
+    let lines = 0;
+    for (const p of procs) {
+      for (const l of p.lines) {
+        lines++;
+        for (const s of needles) {
+          assert.ok(!l.text.includes(s), `${p.name} ${l.stream} holds a secret (${s.slice(0, 8)}...): ${l.text}`);
+        }
+      }
+    }
+    assert.ok(lines > 60, `only ${lines} lines were checked`);
+    // What was logged of them: the refusals (no reason, no token) and the failed JWKS fetch.
+    const entries = procs.flatMap((p) => p.lines.map((l) => l.text));
+    assert.ok(entries.some((l) => l.includes('"status":401')), 'the refusals are logged');
+    assert.ok(entries.some((l) => l.includes('fetching the JWKS failed')), 'the failed JWKS fetch is logged');
+    assert.ok(entries.some((l) => l.includes('"jwksURL":"http://jwks:xxxxx@')), 'the JWKS URL is logged masked');
   });
 });

@@ -270,6 +270,14 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string) (*Principal, err
 	// beyond that choice, and each choice allows only its own algorithms.
 	unverified, _, err := jwt.NewParser().ParseUnverified(token, &claims{})
 	if err != nil {
+		// The library knows no such algorithm: "NONE", "None"... are the
+		// unsigned tokens of alg none, spelt to slip past a check.
+		if errors.Is(err, jwt.ErrTokenUnverifiable) && unverified != nil {
+			if alg, _ := unverified.Header["alg"].(string); alg == "" || strings.EqualFold(alg, "none") {
+				return nil, refuse("unsigned tokens (alg none) are not accepted")
+			}
+			return nil, refuse("unknown algorithm")
+		}
 		return nil, refuse("malformed token")
 	}
 	alg, _ := unverified.Header["alg"].(string)
@@ -349,7 +357,14 @@ func jwtError(err error) error {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return refuse("token expired")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return refuse(`token has no "exp"`)
+		// Required are "exp", and "iss" and "aud" when configured; the
+		// library names the missing one only in its message.
+		for _, claim := range []string{"exp", "iss", "aud"} {
+			if strings.Contains(err.Error(), claim+" claim is required") {
+				return refuse(`token has no "` + claim + `"`)
+			}
+		}
+		return refuse("token lacks a required claim")
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return refuse("token not valid yet")
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
