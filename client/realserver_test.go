@@ -175,8 +175,8 @@ func TestRealServer(t *testing.T) {
 			_, err := c.Start(ctx, "export", map[string]any{"rows": -1}, ForSubject(subject))
 			return err
 		}, ErrInvalidParams, 400},
-		"not found": {func() error { _, err := c.Get(ctx, "0123456789abcdef0123456789abcdef"); return err }, ErrNotFound, 404},
-		"finished": {func() error { _, err := c.Cancel(ctx, started.ID); return err }, ErrTaskFinished, 409},
+		"not found":   {func() error { _, err := c.Get(ctx, "0123456789abcdef0123456789abcdef"); return err }, ErrNotFound, 404},
+		"finished":    {func() error { _, err := c.Cancel(ctx, started.ID); return err }, ErrTaskFinished, 409},
 		"bad subject": {func() error { _, err := c.List(ctx, strings.Repeat("x", 300)); return err }, ErrBadRequest, 400},
 		"unknown key": {func() error {
 			bad, _ := New(base, "twk_not-a-key")
