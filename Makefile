@@ -2,7 +2,7 @@
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 BIN ?= bin
-GO_MODULES := shared emitter server worker worker/examples devtools client
+GO_MODULES := shared emitter server worker worker/examples devtools client server/examples/backend
 # Modules kept out of the workspace so their dependencies never change what the
 # binaries are built with: deploy/ (manifest tests with the kustomize and Kubernetes
 # libraries), bench/emitter (emitter benchmarks and Redis failure tests) and
@@ -23,6 +23,7 @@ build:
 	go build -o $(BIN)/taskwire-proxy ./devtools/cmd/taskwire-proxy
 	go build -o $(BIN)/primes ./worker/examples/primes
 	go build -o $(BIN)/taskwire-echo ./server/cmd/taskwire-echo
+	go build -o $(BIN)/backend ./server/examples/backend
 
 run:
 	@scripts/run.sh
