@@ -2,14 +2,14 @@
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 BIN ?= bin
-GO_MODULES := shared emitter server worker worker/examples devtools
+GO_MODULES := shared emitter server worker worker/examples devtools client server/examples/backend
 # Modules kept out of the workspace so their dependencies never change what the
 # binaries are built with: deploy/ (manifest tests with the kustomize and Kubernetes
 # libraries), bench/emitter (emitter benchmarks and Redis failure tests) and
 # bench/gofeed (the event source of bench/run).
 OFF_WORKSPACE := deploy bench/emitter bench/gofeed
 # Leaf modules that other projects import must also build and test outside the workspace.
-STANDALONE := emitter shared
+STANDALONE := emitter shared client
 
 .PHONY: all build run run-cluster test test-go test-standalone test-e2e lint tidy clean fuzz-short test-soak bench bench-smoke
 
@@ -23,6 +23,7 @@ build:
 	go build -o $(BIN)/taskwire-proxy ./devtools/cmd/taskwire-proxy
 	go build -o $(BIN)/primes ./worker/examples/primes
 	go build -o $(BIN)/taskwire-echo ./server/cmd/taskwire-echo
+	go build -o $(BIN)/backend ./server/examples/backend
 
 run:
 	@scripts/run.sh

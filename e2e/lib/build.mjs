@@ -21,6 +21,7 @@ export const BINARIES = Object.freeze({
   worker: './worker/cmd/taskwire-worker',
   twemit: './emitter/internal/cmd/twemit',
   primes: './worker/examples/primes',
+  backend: './server/examples/backend',
 });
 
 /**
