@@ -53,7 +53,7 @@ FUZZ_TARGETS := \
 	emitter:./wire:FuzzDecode emitter:./wire:FuzzLazyBroadcast emitter:./wire:FuzzDecodeClusterMessage \
 	emitter:.:FuzzEncodeDecode \
 	server:./internal/redisadapter:FuzzClassicChannels server:./internal/redisadapter:FuzzShardedChannels \
-	server:./internal/taskctl:FuzzParseCreateRequest server:./internal/socketapi:FuzzRequest \
+	server:./internal/taskservice:FuzzParseCreateRequest server:./internal/socketapi:FuzzRequest \
 	server:./internal/session:FuzzVerify server:./internal/transport:FuzzQuery \
 	shared:./tasks:FuzzDecodeMessage
 fuzz-short:

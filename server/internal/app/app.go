@@ -26,7 +26,7 @@ import (
 	"github.com/taskwire/taskwire/server/internal/realtime"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/socketapi"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/server/internal/web"
 	"github.com/taskwire/taskwire/shared/store"
 )
@@ -121,7 +121,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	resync.Store(rt)
 	mets.Watch(rt.Stats)
-	tasks := taskctl.New(taskctl.Config{Store: st, Joiner: rt, Key: cfg.SocketIOKey, Sharded: cfg.SocketIOAdapter == "sharded",
+	tasks := taskservice.New(taskservice.Config{Store: st, Joiner: rt, Key: cfg.SocketIOKey, Sharded: cfg.SocketIOAdapter == "sharded",
 		MaxAttempts: cfg.MaxAttempts, Logger: log,
 		CreateRate: cfg.TaskCreateRate, CreateBurst: cfg.TaskCreateBurst, MaxActive: cfg.MaxActiveTasks})
 	*sockets = socketapi.Handlers{Tasks: tasks, Logger: log,

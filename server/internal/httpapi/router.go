@@ -18,7 +18,7 @@ import (
 
 	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/session"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 )
 
 // DefaultMaxBodyBytes bounds request bodies when Deps.MaxBodyBytes is 0.
@@ -32,7 +32,7 @@ type Deps struct {
 	// Auth verifies the tokens of requests; default: anonymous sessions of
 	// Signer only.
 	Auth  *auth.Verifier
-	Tasks *taskctl.Service
+	Tasks *taskservice.Service
 	// Realtime serves /socket.io/.
 	Realtime http.Handler
 	// Static serves everything that is not an API route (the web app).

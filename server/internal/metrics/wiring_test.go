@@ -22,7 +22,7 @@ import (
 	"github.com/taskwire/taskwire/server/internal/metrics"
 	"github.com/taskwire/taskwire/server/internal/realtime"
 	"github.com/taskwire/taskwire/server/internal/session"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/server/internal/transport/eiotest"
 	"github.com/taskwire/taskwire/shared/events"
 	"github.com/taskwire/taskwire/shared/redistest"
@@ -62,7 +62,7 @@ func newServer(t *testing.T) *server {
 	m.Watch(rt.Stats)
 	st := store.New(rdb, nil)
 	kindtest.RegisterExport(t, st)
-	tasks := taskctl.New(taskctl.Config{Store: st, Joiner: rt})
+	tasks := taskservice.New(taskservice.Config{Store: st, Joiner: rt})
 	h := httpapi.NewRouter(httpapi.Deps{
 		Signer: signer, Tasks: tasks, Realtime: rt.Handler(),
 		Metrics: m.Handler(), Observer: m,
