@@ -11,7 +11,7 @@ OFF_WORKSPACE := deploy bench/emitter bench/gofeed
 # Leaf modules that other projects import must also build and test outside the workspace.
 STANDALONE := emitter shared client
 
-.PHONY: all build run run-cluster test test-go test-standalone test-e2e lint tidy clean fuzz-short test-soak bench bench-smoke
+.PHONY: all build run run-cluster test test-scripts test-go test-standalone test-e2e lint tidy clean fuzz-short test-soak bench bench-smoke
 
 all: build
 
@@ -33,7 +33,7 @@ run-cluster:
 	@scripts/run-cluster.sh
 
 # Everything CI runs. Needs redis-server and Node.js.
-test: lint test-go test-standalone fuzz-short test-e2e test-web test-soak bench-smoke
+test: lint test-go test-standalone test-scripts fuzz-short test-e2e test-web test-soak bench-smoke
 
 lint:
 	@out=$$(gofmt -l $(GO_MODULES) $(OFF_WORKSPACE)); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -54,7 +54,7 @@ FUZZ_TARGETS := \
 	server:./internal/redisadapter/decode:FuzzDecode server:./internal/redisadapter/decode:FuzzLazyBroadcast \
 	server:./internal/redisadapter/decode:FuzzDecodeClusterMessage server:./internal/redisadapter/decode:FuzzEncodeDecode \
 	server:./internal/redisadapter:FuzzClassicChannels server:./internal/redisadapter:FuzzShardedChannels \
-	server:./internal/taskctl:FuzzParseCreateRequest server:./internal/socketapi:FuzzRequest \
+	server:./internal/taskservice:FuzzParseCreateRequest server:./internal/socketapi:FuzzRequest \
 	server:./internal/session:FuzzVerify server:./internal/transport:FuzzQuery \
 	shared:./tasks:FuzzDecodeMessage
 fuzz-short:
@@ -77,6 +77,11 @@ bench-smoke: build
 # The soak test in its short form (60 s; see bench/soak/README.md).
 test-soak: build
 	TASKWIRE_BIN_DIR=$(abspath $(BIN)) bench/soak/run --ci
+
+# make run as a person uses it: ready on a private port, Ctrl+C exits 0 after the
+# worker drained (scripts/run_test.sh; needs redis-server).
+test-scripts:
+	scripts/run_test.sh
 
 test-standalone:
 	@for m in $(STANDALONE); do echo "== GOWORK=off go test $$m"; (cd $$m && GOWORK=off go test -count=1 ./...); done

@@ -22,8 +22,12 @@ trap 'exit 0' INT TERM
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# prefix NAME: prefixes every line of stdin with the process name, on stderr.
-prefix() { sed -u "s/^/[$1] /" >&2; }
+# prefix NAME: prefixes every line of stdin with the process name, on stderr. It
+# ignores SIGINT: Ctrl+C reaches the terminal's whole process group, and a prefix
+# that died would leave its process writing to a closed pipe (a Go program dies of
+# that SIGPIPE at its next log line, in the middle of its drain). It ends when its
+# process closes the pipe.
+prefix() { trap '' INT; sed -u "s/^/[$1] /" >&2; }
 
 free_port() {
   if command -v python3 >/dev/null; then
@@ -69,6 +73,8 @@ start_redis() {
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   else
     log "redis-server is not installed: starting an EMBEDDED in-memory Redis (for trying things out only)"
+    # Built only here: with REDIS_URL or redis-server, neither it nor its module is needed.
+    go build -o "$BIN/taskwire-devredis" ./devtools/cmd/taskwire-devredis
     "$BIN/taskwire-devredis" > "$RUN_DIR/devredis.out" 2> >(prefix devredis) &
     pids+=($!)
     names[$!]=devredis

@@ -16,7 +16,10 @@ source scripts/lib.sh
 HTTP_ADDR=${HTTP_ADDR:-:8080}
 
 log "building"
-make -s build BIN="$BIN"
+mkdir -p "$BIN"
+go build -o "$BIN/taskwire-server" ./server/cmd/taskwire-server
+go build -o "$BIN/taskwire-worker" ./worker/cmd/taskwire-worker
+go build -o "$BIN/primes" ./worker/examples/primes
 start_redis
 ensure_secret
 

@@ -1,16 +1,20 @@
 // Package envconf parses the environment variables that taskwire-server and
 // taskwire-worker share, with one set of rules and bounds, so that a value one
 // of them accepts the other accepts too: TASK_TTL, LOG_LEVEL, SOCKETIO_KEY,
-// SOCKETIO_ADAPTER and TASKWIRE_PREFIX. Each function takes the variable's
+// SOCKETIO_ADAPTER, TASKWIRE_PREFIX and REDIS_URL. Each function takes the variable's
 // value ("" when unset, which gives the default) and returns an error that
 // says what is wanted, without the variable's name (the caller adds it).
 package envconf
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Defaults and bounds of the shared variables.
@@ -96,4 +100,44 @@ func Prefix(s string) (string, error) {
 		return "", fmt.Errorf("%q must not contain braces, glob characters or white space", s)
 	}
 	return s, nil
+}
+
+// DefaultRedisURL is the Redis that REDIS_URL names when unset.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// RedisURL parses REDIS_URL: redis:// or rediss://, with user and password when
+// needed; "" is DefaultRedisURL. It returns the URL used and its options. The
+// error shows the URL masked (MaskURL), never its password.
+func RedisURL(s string) (string, *redis.Options, error) {
+	if s == "" {
+		s = DefaultRedisURL
+	}
+	opts, err := redis.ParseURL(s)
+	if err != nil {
+		// net/url's errors quote the whole URL, password included: keep only the reason.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return s, nil, fmt.Errorf("%q: %v (want redis://[user:password@]host:port/db or rediss://...)", MaskURL(s), err)
+	}
+	return s, opts, nil
+}
+
+// MaskURL returns u with its password replaced by "xxxxx", in the user
+// information and in a password query parameter, for logs and errors.
+func MaskURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable)"
+	}
+	if p.User != nil {
+		if _, ok := p.User.Password(); ok {
+			p.User = url.UserPassword(p.User.Username(), "xxxxx")
+		}
+	}
+	if q := p.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		p.RawQuery = q.Encode()
+	}
+	return p.String()
 }

@@ -2,6 +2,7 @@ package envconf
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -52,5 +53,28 @@ func TestOthers(t *testing.T) {
 	}
 	if _, err := SocketIOAdapter("fast"); err == nil {
 		t.Error("SocketIOAdapter(fast) accepted")
+	}
+}
+
+func TestRedisURL(t *testing.T) {
+	u, opts, err := RedisURL("")
+	if err != nil || u != DefaultRedisURL || opts.Addr != "127.0.0.1:6379" {
+		t.Fatalf("RedisURL(\"\") = %q, %+v, %v", u, opts, err)
+	}
+	if _, opts, err := RedisURL("rediss://me:pw@cache:6380/2"); err != nil || opts.Addr != "cache:6380" || opts.DB != 2 || opts.Password != "pw" || opts.TLSConfig == nil {
+		t.Fatalf("rediss URL: %+v, %v", opts, err)
+	}
+	for _, bad := range []string{"http://me:s3cret@cache:6379", "redis://me:s3cret@cache:6379/x", "redis://cache:6379/0?password=s3cret&dial_timeout=nope"} {
+		_, _, err := RedisURL(bad)
+		if err == nil {
+			t.Errorf("RedisURL(%q) accepted", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("RedisURL(%q): the error shows the password: %v", bad, err)
+		}
+	}
+	if got := MaskURL("redis://me:s3cret@cache:6379/0?password=s3cret"); strings.Contains(got, "s3cret") {
+		t.Errorf("MaskURL: %q", got)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskwire/taskwire/shared/testwait"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskwire/taskwire/shared/redistest"
@@ -78,13 +80,7 @@ func TestCreateLimited(t *testing.T) {
 			if err := rdb.PExpire(ctx, s.Keys().Task(ids[3]), time.Millisecond).Err(); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for rdb.Exists(ctx, s.Keys().Task(ids[3])).Val() == 1 {
-				if time.Now().After(deadline) {
-					t.Fatal("the record did not expire")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			testwait.For(t, 5*time.Second, "the record to expire", func() bool { return rdb.Exists(ctx, s.Keys().Task(ids[3])).Val() == 0 })
 		},
 	}
 	for i, f := range free {

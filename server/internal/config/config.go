@@ -151,7 +151,6 @@ type Config struct {
 func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
 		HTTPAddr:        or(getenv("HTTP_ADDR"), ":8080"),
-		RedisURL:        or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
 		StaticDir:       getenv("STATIC_DIR"),
 		PprofAddr:       getenv("PPROF_ADDR"),
 		GoMemLimit:      getenv("GOMEMLIMIT"),
@@ -215,10 +214,10 @@ func Load(getenv func(string) string) (*Config, error) {
 			bad("PPROF_ADDR", "%q is not host:port (for example 127.0.0.1:6060)", c.PprofAddr)
 		}
 	}
-	if opts, err := redis.ParseURL(c.RedisURL); err != nil {
-		bad("REDIS_URL", "%s: %v (want redis://[user:password@]host:port/db or rediss://...)", redactURL(c.RedisURL), urlError(err))
+	if u, opts, err := envconf.RedisURL(getenv("REDIS_URL")); err != nil {
+		bad("REDIS_URL", "%v", err)
 	} else {
-		c.Redis = opts
+		c.RedisURL, c.Redis = u, opts
 	}
 	if s := getenv("TASKWIRE_SECRET"); s != "" {
 		if len(s) < 32 {
@@ -244,7 +243,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if s := getenv("TASKWIRE_JWKS_URL"); s != "" {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("TASKWIRE_JWKS_URL", "%s is not an http:// or https:// URL", redactURL(s))
+			bad("TASKWIRE_JWKS_URL", "%s is not an http:// or https:// URL", envconf.MaskURL(s))
 		}
 		c.JWKSURL = s
 	}
@@ -375,11 +374,11 @@ func or(s, def string) string {
 func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("httpAddr", c.HTTPAddr),
-		slog.String("redisURL", redactURL(c.RedisURL)),
+		slog.String("redisURL", envconf.MaskURL(c.RedisURL)),
 		slog.Bool("secretFromEnv", !c.SecretGenerated),
 		slog.Bool("anonymousSessions", c.AnonymousSessions),
 		slog.Bool("jwtSecretSet", c.JWTSecret != nil),
-		slog.String("jwksURL", redactURL(c.JWKSURL)),
+		slog.String("jwksURL", envconf.MaskURL(c.JWKSURL)),
 		slog.String("jwtIssuer", c.JWTIssuer),
 		slog.String("jwtAudience", c.JWTAudience),
 		slog.String("jwtLeeway", c.JWTLeeway.String()),
@@ -422,23 +421,4 @@ func apiKeyNames(keys []auth.APIKey) []string {
 		names[i] = k.Name
 	}
 	return names
-}
-
-// urlError returns err without the URL that net/url puts in its errors, which
-// would print the password.
-func urlError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// redactURL hides the password of a URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable)"
-	}
-	return u.Redacted()
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/taskwire/taskwire/server/internal/auth"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/shared/tasks"
 )
 
@@ -62,13 +62,13 @@ func (h *handlers) ownerFor(c *gin.Context) (owner string, ok bool) {
 	p := principal(c)
 	switch p.Kind {
 	case auth.KindAPIKey:
-		return taskctl.Anyone, true
+		return taskservice.Anyone, true
 	case auth.KindViewer:
 		if c.Param("id") != p.TaskID {
 			writeError(c, http.StatusNotFound, "not_found", "no such task")
 			return "", false
 		}
-		return taskctl.Anyone, true
+		return taskservice.Anyone, true
 	}
 	return p.Identity, true
 }
@@ -76,11 +76,11 @@ func (h *handlers) ownerFor(c *gin.Context) (owner string, ok bool) {
 // listViewer answers GET /api/v1/tasks for a viewer: its one task.
 func (h *handlers) listViewer(c *gin.Context, p *auth.Principal) {
 	list := []*tasks.Record{}
-	rec, err := h.Tasks.Get(c, taskctl.Anyone, p.TaskID)
+	rec, err := h.Tasks.Get(c, taskservice.Anyone, p.TaskID)
 	switch {
 	case err == nil:
 		list = append(list, rec)
-	case !errors.Is(err, taskctl.ErrNotFound):
+	case !errors.Is(err, taskservice.ErrNotFound):
 		h.taskError(c, err)
 		return
 	}
@@ -125,7 +125,7 @@ func (h *handlers) createViewer(c *gin.Context) {
 	}
 	owner := p.Identity
 	if p.Kind == auth.KindAPIKey {
-		owner = taskctl.Anyone
+		owner = taskservice.Anyone
 	}
 	id := c.Param("id")
 	if _, err := h.Tasks.Get(c, owner, id); err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/taskwire/taskwire/server/internal/httpapi"
 	"github.com/taskwire/taskwire/server/internal/session"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 )
 
 // trickle sends the head of a POST announcing a body of 1000 bytes, then one
@@ -66,7 +66,7 @@ func TestBodyTimeout(t *testing.T) {
 			w.WriteHeader(http.StatusBadRequest)
 		}
 	})
-	e := replicas(t, 1, taskctl.Config{}, httpapi.Deps{BodyTimeout: 300 * time.Millisecond, Realtime: realtime})[0]
+	e := replicas(t, 1, taskservice.Config{}, httpapi.Deps{BodyTimeout: 300 * time.Millisecond, Realtime: realtime})[0]
 	tok := e.token()
 
 	// A long-poll starts first and outlives both cut bodies.
@@ -125,7 +125,7 @@ func TestBodyTimeout(t *testing.T) {
 // another site can send without a preflight) or with a form type gets 415,
 // with the caller's cookie too; a DELETE without a body needs none.
 func TestStateChangesNeedJSON(t *testing.T) {
-	e := replicas(t, 1, taskctl.Config{}, httpapi.Deps{})[0]
+	e := replicas(t, 1, taskservice.Config{}, httpapi.Deps{})[0]
 	tok := e.token()
 	cookie := session.CookieName + "=" + tok
 	for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded"} {
@@ -144,7 +144,7 @@ func TestStateChangesNeedJSON(t *testing.T) {
 
 // TestNoSniff: JSON answers (and errors) tell browsers not to guess their type.
 func TestNoSniff(t *testing.T) {
-	e := replicas(t, 1, taskctl.Config{}, httpapi.Deps{})[0]
+	e := replicas(t, 1, taskservice.Config{}, httpapi.Deps{})[0]
 	tok := e.token()
 	for _, r := range []response{
 		e.do("GET", "/api/v1/tasks", tok, ""),
@@ -163,7 +163,7 @@ func TestNoSniff(t *testing.T) {
 // identify anyone: only a bearer token does.
 func TestAnyOriginWithoutCredentials(t *testing.T) {
 	const app = "https://app.example"
-	e := replicas(t, 1, taskctl.Config{}, httpapi.Deps{AllowedOrigins: []string{"*", app}})[0]
+	e := replicas(t, 1, taskservice.Config{}, httpapi.Deps{AllowedOrigins: []string{"*", app}})[0]
 	tok := e.token()
 	cookie := session.CookieName + "=" + tok
 	for _, origin := range []string{app, "https://evil.example", "null"} {

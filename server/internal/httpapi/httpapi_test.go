@@ -18,7 +18,7 @@ import (
 	"github.com/taskwire/taskwire/server/internal/kindtest"
 	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 	"github.com/taskwire/taskwire/server/internal/session"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/shared/events"
 	"github.com/taskwire/taskwire/shared/redistest"
 	"github.com/taskwire/taskwire/shared/store"
@@ -59,7 +59,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	j := &fakeJoiner{}
-	svc := taskctl.New(taskctl.Config{Store: st, Joiner: j})
+	svc := taskservice.New(taskservice.Config{Store: st, Joiner: j})
 	h := httpapi.NewRouter(httpapi.Deps{
 		Signer: signer, Tasks: svc, MaxBodyBytes: 4096,
 		Ready: func(ctx context.Context) error { return rdb.Ping(ctx).Err() },

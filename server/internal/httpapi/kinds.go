@@ -7,7 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/taskwire/taskwire/server/internal/paramschema"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/shared/tasks"
 )
 
@@ -39,9 +39,9 @@ func writeDetailedError(c *gin.Context, status int, code, message string, extra 
 func creationError(c *gin.Context, err error) bool {
 	var (
 		ve *tasks.ValidationError
-		uk *taskctl.UnknownKindError
-		pe *taskctl.ParamsError
-		ku *taskctl.KindUnavailableError
+		uk *taskservice.UnknownKindError
+		pe *taskservice.ParamsError
+		ku *taskservice.KindUnavailableError
 	)
 	switch {
 	case errors.As(err, &uk):

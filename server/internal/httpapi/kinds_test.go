@@ -19,7 +19,7 @@ import (
 	"github.com/taskwire/taskwire/server/internal/httpapi"
 	"github.com/taskwire/taskwire/server/internal/kindtest"
 	"github.com/taskwire/taskwire/server/internal/session"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/shared/redistest"
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -121,7 +121,7 @@ func TestUnknownKindListsKnown(t *testing.T) {
 		}
 	}
 	// With no kind registered at all, the message says so.
-	empty := replicas(t, 1, taskctl.Config{}, httpapi.Deps{})[0]
+	empty := replicas(t, 1, taskservice.Config{}, httpapi.Deps{})[0]
 	if err := empty.rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func TestSchemaThatDoesNotCompile(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	signer, _ := session.NewSigner(bytes.Repeat([]byte("s"), 32))
 	srv := httptest.NewServer(httpapi.NewRouter(httpapi.Deps{Signer: signer, Logger: log,
-		Tasks: taskctl.New(taskctl.Config{Store: st, Logger: log, KindsCacheTTL: -1})}))
+		Tasks: taskservice.New(taskservice.Config{Store: st, Logger: log, KindsCacheTTL: -1})}))
 	t.Cleanup(srv.Close)
 	e := &env{t: t, srv: srv, rdb: rdb, store: st}
 

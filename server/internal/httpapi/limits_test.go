@@ -17,7 +17,7 @@ import (
 	"github.com/taskwire/taskwire/server/internal/httpapi"
 	"github.com/taskwire/taskwire/server/internal/kindtest"
 	"github.com/taskwire/taskwire/server/internal/session"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/shared/redistest"
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -26,8 +26,8 @@ import (
 const exportBody = `{"kind":"export","params":{"rows":10}}`
 
 // replicas starts n routers (server replicas) on one Redis, each configured by
-// taskctl and httpapi options, and returns an env per replica.
-func replicas(t *testing.T, n int, tc taskctl.Config, deps httpapi.Deps) []*env {
+// taskservice and httpapi options, and returns an env per replica.
+func replicas(t *testing.T, n int, tc taskservice.Config, deps httpapi.Deps) []*env {
 	t.Helper()
 	rs := redistest.Start(t)
 	signer, err := session.NewSigner(bytes.Repeat([]byte("s"), 32))
@@ -45,7 +45,7 @@ func replicas(t *testing.T, n int, tc taskctl.Config, deps httpapi.Deps) []*env 
 		c := tc
 		c.Store = st
 		d := deps
-		d.Signer, d.Tasks = signer, taskctl.New(c)
+		d.Signer, d.Tasks = signer, taskservice.New(c)
 		srv := httptest.NewServer(httpapi.NewRouter(d))
 		t.Cleanup(srv.Close)
 		out = append(out, &env{t: t, srv: srv, rdb: rdb, store: st})
@@ -54,7 +54,7 @@ func replicas(t *testing.T, n int, tc taskctl.Config, deps httpapi.Deps) []*env 
 }
 
 func TestBodyLimitChunked(t *testing.T) {
-	e := replicas(t, 1, taskctl.Config{}, httpapi.Deps{MaxBodyBytes: 2048})[0]
+	e := replicas(t, 1, taskservice.Config{}, httpapi.Deps{MaxBodyBytes: 2048})[0]
 	tok := e.token()
 	// No Content-Length: the body arrives chunked and is cut at the bound.
 	body := io.MultiReader(strings.NewReader(`{"kind":"export","params":{"rows":1},"socketId":"`), strings.NewReader(strings.Repeat("a", 1<<20)))
@@ -76,7 +76,7 @@ func TestBodyLimitChunked(t *testing.T) {
 
 func TestCreateRateLimit(t *testing.T) {
 	// Two replicas share the bucket of an identity: 3 at once, then 2 per second.
-	es := replicas(t, 2, taskctl.Config{CreateRate: 2, CreateBurst: 3}, httpapi.Deps{})
+	es := replicas(t, 2, taskservice.Config{CreateRate: 2, CreateBurst: 3}, httpapi.Deps{})
 	tok := es[0].token()
 	for i := range 3 {
 		if r := es[i%2].do("POST", "/api/v1/tasks", tok, exportBody); r.status != http.StatusAccepted {
@@ -113,7 +113,7 @@ func TestCreateRateLimit(t *testing.T) {
 }
 
 func TestMaxActiveTasks(t *testing.T) {
-	es := replicas(t, 2, taskctl.Config{MaxActive: 2}, httpapi.Deps{})
+	es := replicas(t, 2, taskservice.Config{MaxActive: 2}, httpapi.Deps{})
 	e := es[0]
 	tok := e.token()
 	var ids []string
@@ -162,7 +162,7 @@ func TestMaxActiveTasks(t *testing.T) {
 
 func TestCORS(t *testing.T) {
 	const app, evil = "https://app.example", "https://evil.example"
-	e := replicas(t, 1, taskctl.Config{}, httpapi.Deps{AllowedOrigins: []string{app}})[0]
+	e := replicas(t, 1, taskservice.Config{}, httpapi.Deps{AllowedOrigins: []string{app}})[0]
 	tok := e.token()
 
 	// Preflight of an allowed origin: methods, headers, credentials.
@@ -226,7 +226,7 @@ func TestCORS(t *testing.T) {
 	}
 
 	// "*": any origin, without credentials (bearer tokens only).
-	star := replicas(t, 1, taskctl.Config{}, httpapi.Deps{AllowedOrigins: []string{"*"}})[0]
+	star := replicas(t, 1, taskservice.Config{}, httpapi.Deps{AllowedOrigins: []string{"*"}})[0]
 	r = star.do("OPTIONS", "/api/v1/tasks", "", "", "Origin", evil, "Access-Control-Request-Method", "POST")
 	if r.status != http.StatusNoContent || r.header.Get("Access-Control-Allow-Origin") != "*" || r.header.Get("Access-Control-Allow-Credentials") != "" {
 		t.Fatalf("preflight with *: %d %v", r.status, r.header)
@@ -270,12 +270,12 @@ func TestCookieFlags(t *testing.T) {
 			t.Fatalf("%s: cookie %+v (want HttpOnly, SameSite=Lax, Path=/, Secure=%v)", what, c, secure)
 		}
 	}
-	plain := replicas(t, 1, taskctl.Config{}, httpapi.Deps{})[0]
+	plain := replicas(t, 1, taskservice.Config{}, httpapi.Deps{})[0]
 	check("plain HTTP", get(http.DefaultClient, plain.srv.URL), false)
 	// X-Forwarded-Proto is anyone's to send: ignored unless the proxy is trusted.
 	check("X-Forwarded-Proto, untrusted", get(http.DefaultClient, plain.srv.URL, "X-Forwarded-Proto", "https"), false)
 
-	trusted := replicas(t, 1, taskctl.Config{}, httpapi.Deps{TrustProxy: true})[0]
+	trusted := replicas(t, 1, taskservice.Config{}, httpapi.Deps{TrustProxy: true})[0]
 	check("trusted proxy, https", get(http.DefaultClient, trusted.srv.URL, "X-Forwarded-Proto", "https"), true)
 	check("trusted proxy, https first of a chain", get(http.DefaultClient, trusted.srv.URL, "X-Forwarded-Proto", "https, http"), true)
 	check("trusted proxy, http", get(http.DefaultClient, trusted.srv.URL, "X-Forwarded-Proto", "http"), false)
@@ -286,7 +286,7 @@ func TestCookieFlags(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	signer, _ := session.NewSigner(bytes.Repeat([]byte("s"), 32))
-	tlsSrv := httptest.NewTLSServer(httpapi.NewRouter(httpapi.Deps{Signer: signer, Tasks: taskctl.New(taskctl.Config{Store: store.New(rdb, nil)})}))
+	tlsSrv := httptest.NewTLSServer(httpapi.NewRouter(httpapi.Deps{Signer: signer, Tasks: taskservice.New(taskservice.Config{Store: store.New(rdb, nil)})}))
 	t.Cleanup(tlsSrv.Close)
 	client := tlsSrv.Client()
 	client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: client.Transport.(*http.Transport).TLSClientConfig.RootCAs}

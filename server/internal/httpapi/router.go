@@ -18,7 +18,7 @@ import (
 
 	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/session"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 )
 
 // DefaultMaxBodyBytes bounds request bodies when Deps.MaxBodyBytes is 0.
@@ -32,7 +32,7 @@ type Deps struct {
 	// Auth verifies the tokens of requests; default: anonymous sessions of
 	// Signer only.
 	Auth  *auth.Verifier
-	Tasks *taskctl.Service
+	Tasks *taskservice.Service
 	// Realtime serves /socket.io/.
 	Realtime http.Handler
 	// Static serves everything that is not an API route (the web app).
@@ -78,6 +78,10 @@ type Observer interface {
 	// TaskEnqueued is called for every task accepted and queued, with its kind.
 	TaskEnqueued(kind string)
 }
+
+// SlowRequest is the duration from which an answered request is logged at info
+// level; quicker ones are logged at debug level.
+const SlowRequest = time.Second
 
 // RouteOther is the route of requests that matched none (the web app's files,
 // unknown paths).
@@ -248,11 +252,21 @@ func (h *handlers) accessLog(c *gin.Context) {
 	if len(c.Request.URL.Path) >= 10 && c.Request.URL.Path[:10] == "/socket.io" {
 		return // long-polling requests would drown everything else
 	}
-	h.Logger.LogAttrs(c, slog.LevelInfo, "http",
+	// One line per request would drown the rest at info: requests are logged at
+	// debug (LOG_LEVEL=debug shows them all), slow ones at info, server errors as
+	// warnings.
+	level, d := slog.LevelDebug, time.Since(start)
+	switch {
+	case c.Writer.Status() >= 500:
+		level = slog.LevelWarn
+	case d >= SlowRequest:
+		level = slog.LevelInfo
+	}
+	h.Logger.LogAttrs(c, level, "http",
 		slog.String("method", c.Request.Method),
 		slog.String("route", c.FullPath()),
 		slog.Int("status", c.Writer.Status()),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", d),
 	)
 }
 

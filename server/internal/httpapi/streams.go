@@ -7,7 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/shared/tasks"
 )
 
@@ -37,7 +37,7 @@ func (h *handlers) getStream(c *gin.Context) {
 		return
 	}
 	page, err := h.Tasks.Stream(c, owner, c.Param("id"), c.Param("name"), from, limit)
-	if errors.Is(err, taskctl.ErrBadStreamName) {
+	if errors.Is(err, taskservice.ErrBadStreamName) {
 		writeError(c, http.StatusBadRequest, "bad_request", "a stream name is 1 to 64 letters, digits, '.', '_' or '-'")
 		return
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/session"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/shared/tasks"
 )
 
@@ -98,7 +98,7 @@ func (h *handlers) createTask(c *gin.Context) {
 		forbidden(c, "a viewer token is read-only: it cannot start tasks")
 		return
 	case auth.KindAPIKey:
-		owner = taskctl.Anyone // the body's subject
+		owner = taskservice.Anyone // the body's subject
 	}
 	rec, err := h.Tasks.Create(c, owner, body)
 	if err != nil {
@@ -164,7 +164,7 @@ func (h *handlers) cancelTask(c *gin.Context) {
 		return
 	}
 	status := http.StatusOK
-	if outcome == taskctl.Requested {
+	if outcome == taskservice.Requested {
 		status = http.StatusAccepted
 	}
 	c.JSON(status, rec)
@@ -242,7 +242,7 @@ func resultFile(rec *tasks.Record) (contentType, filename string, size int64) {
 	return contentType, filename, size
 }
 
-func rateLimitMessage(rl *taskctl.RateLimitError, secs int) string {
+func rateLimitMessage(rl *taskservice.RateLimitError, secs int) string {
 	if rl == nil {
 		return fmt.Sprintf("too many tasks started; retry in %d s", secs)
 	}
@@ -253,32 +253,32 @@ func rateLimitMessage(rl *taskctl.RateLimitError, secs int) string {
 func (h *handlers) taskError(c *gin.Context, err error) {
 	switch {
 	case creationError(c, err):
-	case errors.Is(err, taskctl.ErrNotFound):
+	case errors.Is(err, taskservice.ErrNotFound):
 		writeError(c, http.StatusNotFound, "not_found", "no such task")
-	case errors.Is(err, taskctl.ErrFinished):
+	case errors.Is(err, taskservice.ErrFinished):
 		writeError(c, http.StatusConflict, "task_finished", "the task already finished and cannot be cancelled")
-	case errors.Is(err, taskctl.ErrNotReady):
+	case errors.Is(err, taskservice.ErrNotReady):
 		writeError(c, http.StatusConflict, "not_finished", "the task has not finished yet; its result is not available")
-	case errors.Is(err, taskctl.ErrNoResult):
+	case errors.Is(err, taskservice.ErrNoResult):
 		writeError(c, http.StatusConflict, "no_result", "the task did not complete, so it has no result")
-	case errors.Is(err, taskctl.ErrResultGone):
+	case errors.Is(err, taskservice.ErrResultGone):
 		writeError(c, http.StatusGone, "result_expired", "the result is no longer available")
-	case errors.Is(err, taskctl.ErrRateLimited):
-		var rl *taskctl.RateLimitError
+	case errors.Is(err, taskservice.ErrRateLimited):
+		var rl *taskservice.RateLimitError
 		secs := 1
 		if errors.As(err, &rl) {
 			secs = max(1, int(math.Ceil(rl.RetryAfter.Seconds())))
 		}
 		c.Header("Retry-After", strconv.Itoa(secs))
 		writeError(c, http.StatusTooManyRequests, "rate_limited", rateLimitMessage(rl, secs))
-	case errors.Is(err, taskctl.ErrTooManyActive):
+	case errors.Is(err, taskservice.ErrTooManyActive):
 		msg := "too many of your tasks are queued or running; wait for one to finish or cancel one"
-		var al *taskctl.ActiveLimitError
+		var al *taskservice.ActiveLimitError
 		if errors.As(err, &al) {
 			msg = fmt.Sprintf("%d of your tasks are queued or running, the most allowed at once is %d; wait for one to finish or cancel one", al.Active, al.Max)
 		}
 		writeError(c, http.StatusTooManyRequests, "too_many_active_tasks", msg)
-	case errors.Is(err, taskctl.ErrUnavailable):
+	case errors.Is(err, taskservice.ErrUnavailable):
 		c.Header("Retry-After", "1")
 		writeError(c, http.StatusServiceUnavailable, "unavailable", "the task store is unavailable; try again")
 	default:

@@ -22,11 +22,12 @@ import (
 	"github.com/taskwire/taskwire/server/internal/metrics"
 	"github.com/taskwire/taskwire/server/internal/realtime"
 	"github.com/taskwire/taskwire/server/internal/session"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/server/internal/transport/eiotest"
 	"github.com/taskwire/taskwire/shared/events"
 	"github.com/taskwire/taskwire/shared/redistest"
 	"github.com/taskwire/taskwire/shared/store"
+	"github.com/taskwire/taskwire/shared/testwait"
 )
 
 // server is the HTTP API and the Socket.IO server wired to one Metrics, as
@@ -61,7 +62,7 @@ func newServer(t *testing.T) *server {
 	m.Watch(rt.Stats)
 	st := store.New(rdb, nil)
 	kindtest.RegisterExport(t, st)
-	tasks := taskctl.New(taskctl.Config{Store: st, Joiner: rt})
+	tasks := taskservice.New(taskservice.Config{Store: st, Joiner: rt})
 	h := httpapi.NewRouter(httpapi.Deps{
 		Signer: signer, Tasks: tasks, Realtime: rt.Handler(),
 		Metrics: m.Handler(), Observer: m,
@@ -96,19 +97,6 @@ func (s *server) do(t *testing.T, method, path, token, body string) (int, []byte
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, b
-}
-
-// eventually polls cond until it holds, for state that no event announces (the
-// server's side of an upgrade).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestServerWiring drives the real HTTP API and Socket.IO server with a
@@ -183,11 +171,11 @@ func TestServerWiring(t *testing.T) {
 		t.Errorf("the client's payload lacks emittedAt: %s", p.Data)
 	}
 
-	eventually(t, "the upgrade to be counted", func() bool {
+	testwait.For(t, 5*time.Second, "the upgrade to be counted", func() bool {
 		return value(t, m, "taskwire_socketio_upgrades_total", "transport", "websocket") == 1
 	})
 	// The refused session closes right after its refusal.
-	eventually(t, "the refused session to close", func() bool {
+	testwait.For(t, 5*time.Second, "the refused session to close", func() bool {
 		return value(t, m, "taskwire_socketio_connections", "transport", "websocket") == 2
 	})
 	for _, c := range []struct {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskwire/taskwire/shared/testwait"
+
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/server/internal/auth"
@@ -54,18 +56,6 @@ func pollingHandshake(t *testing.T, url string, header ...string) (int, http.Hea
 	return res.StatusCode, res.Header, string(b)
 }
 
-// waitUntil polls cond (server state that no event announces) until it holds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestMaxConnections(t *testing.T) {
 	obs := &refusals{n: map[string]int{}}
 	r := newReplica(t, redistest.Start(t).Addr, func(c *realtime.Config) {
@@ -101,7 +91,7 @@ func TestMaxConnections(t *testing.T) {
 
 	// A connection that ends frees its place.
 	c1.Close()
-	waitUntil(t, "the server to count the closed connection", func() bool {
+	testwait.For(t, 5*time.Second, "the server to count the closed connection", func() bool {
 		return r.srv.Stats().Transports["websocket"] == 1
 	})
 	connect(t, r, "tok-alice")
@@ -270,7 +260,7 @@ func TestMessageSizePolling(t *testing.T) {
 		t.Fatalf("oversized chunked POST: %d", s)
 	}
 	closed(c, "oversized chunked POST")
-	waitUntil(t, "the closed sessions to be gone", func() bool { return r.srv.Stats().Transports["polling"] == 0 })
+	testwait.For(t, 5*time.Second, "the closed sessions to be gone", func() bool { return r.srv.Stats().Transports["polling"] == 0 })
 
 	// A chunked body within the bound is handled as usual.
 	c = session()

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskwire/taskwire/shared/testwait"
+
 	"github.com/zishang520/engine.io/v2/types"
 	"github.com/zishang520/socket.io/v2/socket"
 
@@ -49,7 +51,7 @@ func TestSilentSessionsDoNotHoldPlaces(t *testing.T) {
 			t.Fatalf("silent session %d still open", i)
 		}
 	}
-	waitUntil(t, "no unauthenticated sessions", func() bool { return r.srv.Stats().Unauthenticated == 0 })
+	testwait.For(t, 5*time.Second, "no unauthenticated sessions", func() bool { return r.srv.Stats().Unauthenticated == 0 })
 }
 
 // TestUnauthenticatedBound: sessions without an authenticated socket have a
@@ -132,7 +134,7 @@ func TestMaxSocketsPerIdentity(t *testing.T) {
 	}
 	connect(t, r, "tok-bob")
 	a1.Close()
-	waitUntil(t, "alice's closed connection to be forgotten", func() bool { return r.srv.Stats().Sockets == 2 })
+	testwait.For(t, 5*time.Second, "alice's closed connection to be forgotten", func() bool { return r.srv.Stats().Sockets == 2 })
 	connect(t, r, "tok-alice")
 }
 

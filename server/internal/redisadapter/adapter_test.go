@@ -18,6 +18,7 @@ import (
 	"github.com/taskwire/taskwire/server/internal/redisadapter"
 	"github.com/taskwire/taskwire/server/internal/redisadapter/decode"
 	"github.com/taskwire/taskwire/server/internal/transport/eiotest"
+	"github.com/taskwire/taskwire/shared/testwait"
 )
 
 // marker broadcasts a "marker" event to everyone from n and checks that it is
@@ -476,8 +477,8 @@ func TestRedisRestart(t *testing.T) {
 
 	r.Restart()
 	// Both subscribers reconnect and subscribe again on their own.
-	waitFor(t, 15*time.Second, "A to subscribe again", func() bool { return a.builder.Stats().Subscriptions >= subsA+4 })
-	waitFor(t, 15*time.Second, "both servers subscribed", func() bool {
+	testwait.For(t, 15*time.Second, "A to subscribe again", func() bool { return a.builder.Stats().Subscriptions >= subsA+4 })
+	testwait.For(t, 15*time.Second, "both servers subscribed", func() bool {
 		n, err := b.client.PubSubNumSub(context.Background(), "socket.io-request#/#").Result()
 		return err == nil && n["socket.io-request#/#"] == 2
 	})

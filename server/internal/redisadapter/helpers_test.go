@@ -188,17 +188,4 @@ func expectEvent(t *testing.T, c *eiotest.Conn, name string, args ...any) eiotes
 	return p
 }
 
-// waitFor polls cond until it holds or d passes; for states that have no event
-// to wait on (Redis reconnections).
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func startRedis(t *testing.T) *redistest.Server { return redistest.Start(t) }

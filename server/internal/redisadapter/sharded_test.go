@@ -16,6 +16,7 @@ import (
 	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/server/internal/redisadapter"
 	"github.com/taskwire/taskwire/server/internal/transport/eiotest"
+	"github.com/taskwire/taskwire/shared/testwait"
 )
 
 // shardNode is a server of a sharded test cluster, with namespaces "/" and
@@ -249,7 +250,7 @@ func waitRoomSubscribed(t *testing.T, mode wire.SubscriptionMode, room string, a
 	if mode == wire.SubscriptionStatic {
 		return
 	}
-	waitFor(t, 5*time.Second, "room channel subscriptions", func() bool {
+	testwait.For(t, 5*time.Second, "room channel subscriptions", func() bool {
 		for _, a := range adapters {
 			if _, ok := a.Rooms().Load(socket.Room(room)); ok && !slices.Contains(a.RoomChannels(), "socket.io#/#"+room+"#") {
 				return false
@@ -281,7 +282,7 @@ func TestShardedRoomChannels(t *testing.T) {
 		slices.Sort(list)
 		return list
 	}
-	waitFor(t, 5*time.Second, "room channels of the dynamic server", func() bool {
+	testwait.For(t, 5*time.Second, "room channels of the dynamic server", func() bool {
 		got := shardChannels()
 		for _, w := range want {
 			if !slices.Contains(got, w) {
@@ -294,7 +295,7 @@ func TestShardedRoomChannels(t *testing.T) {
 		t.Errorf("static server subscribed to %q", got)
 	}
 	c.Close()
-	waitFor(t, 5*time.Second, "room channels to go with the socket", func() bool {
+	testwait.For(t, 5*time.Second, "room channels to go with the socket", func() bool {
 		for _, ch := range shardChannels() {
 			if strings.Contains(ch, "task:1") || strings.Contains(ch, "user:7") || strings.Contains(ch, sid) {
 				return false
@@ -398,7 +399,7 @@ func TestShardedSurvivesRedisRestart(t *testing.T) {
 	r.Restart()
 	// Each server subscribes again to its main and response channels and to its
 	// room channels (r1 and its socket's own room): at least 4 confirmations each.
-	waitFor(t, 15*time.Second, "resubscription after the restart", func() bool {
+	testwait.For(t, 15*time.Second, "resubscription after the restart", func() bool {
 		return a.builder.Stats().Subscriptions+b.builder.Stats().Subscriptions >= before+8
 	})
 	expectResubscribed(t, resubscribed, "/")

@@ -15,7 +15,7 @@ import (
 
 	"github.com/taskwire/taskwire/server/internal/auth"
 
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/shared/events"
 	"github.com/taskwire/taskwire/shared/tasks"
 )
@@ -44,7 +44,7 @@ const (
 // shared by every socket of the server, so that a few busy sockets cannot
 // take every connection of the Redis pool from the rest of the server.
 type Handlers struct {
-	Tasks  *taskctl.Service
+	Tasks  *taskservice.Service
 	Logger *slog.Logger
 	// InFlight bounds the events of one socket handled at once; default
 	// DefaultInFlight.
@@ -151,7 +151,7 @@ func (h *Handlers) Resync(ctx context.Context, r Rooms) int {
 	prefix := events.TaskRoom("")
 	for _, room := range r.LocalRooms(prefix) {
 		rec, err := h.Tasks.Snapshot(ctx, room[len(prefix):])
-		if errors.Is(err, taskctl.ErrNotFound) {
+		if errors.Is(err, taskservice.ErrNotFound) {
 			continue
 		}
 		if err != nil { // logged by Snapshot
@@ -207,11 +207,11 @@ func ackError(code, message string) *events.AckError {
 // another identity and a missing task get the same answer.
 func serviceError(err error) *events.AckError {
 	switch {
-	case errors.Is(err, taskctl.ErrNotFound):
+	case errors.Is(err, taskservice.ErrNotFound):
 		return ackError("not_found", "no such task")
-	case errors.Is(err, taskctl.ErrFinished):
+	case errors.Is(err, taskservice.ErrFinished):
 		return ackError("task_finished", "the task already finished and cannot be cancelled")
-	case errors.Is(err, taskctl.ErrUnavailable):
+	case errors.Is(err, taskservice.ErrUnavailable):
 		return ackError("unavailable", "the task store is unavailable; try again")
 	}
 	return ackError("internal", "internal error")
@@ -227,7 +227,7 @@ func reply(ack socket.Ack, v any) {
 // identity, or for a viewer Anyone for its task and nobody for the others.
 func owner(p *auth.Principal, id string) (string, bool) {
 	if p.Kind == auth.KindViewer {
-		return taskctl.Anyone, id == p.TaskID
+		return taskservice.Anyone, id == p.TaskID
 	}
 	return p.Identity, true
 }
@@ -240,7 +240,7 @@ func (h *Handlers) subscribe(ctx context.Context, s *socket.Socket, p *auth.Prin
 	}
 	identity, ok := owner(p, id)
 	if !ok {
-		reply(ack, serviceError(taskctl.ErrNotFound))
+		reply(ack, serviceError(taskservice.ErrNotFound))
 		return
 	}
 	if _, err := h.Tasks.Get(ctx, identity, id); err != nil {
@@ -282,7 +282,7 @@ func (h *Handlers) cancel(ctx context.Context, _ *socket.Socket, p *auth.Princip
 	identity, ok := owner(p, id)
 	switch {
 	case !ok:
-		reply(ack, serviceError(taskctl.ErrNotFound))
+		reply(ack, serviceError(taskservice.ErrNotFound))
 		return
 	case p.Kind == auth.KindViewer:
 		reply(ack, ackError("forbidden", "a viewer token is read-only: it cannot cancel the task"))

@@ -6,7 +6,7 @@
 // (transport=websocket, EIO=4, no sid) is served by [Handler] without the
 // engine's machinery: no engine socket, transport object, websocket library
 // connection or kept request, no goroutine per timer or per connection. A
-// session (session.go) is one small object that speaks engine.io itself (open
+// session (eiosession.go) is one small object that speaks engine.io itself (open
 // packet, heartbeats, messages, close) and implements engine.Socket, so
 // Socket.IO sees an ordinary engine connection (the engine's "connection" event,
 // its client list). Sessions that start on polling stay with the engine.
@@ -61,4 +61,12 @@
 // [Install] puts our websocket and polling transports in place of the
 // dependency's, process-wide (the engine looks transports up in a package-level
 // map); call it once at start-up, before any engine serves a request.
+//
+// Files: eiosession.go holds the session (an engine.io session of this package,
+// not to be confused with package session's signed identities),
+// eiosession_poll.go its HTTP long-polling and its upgrade to websocket,
+// listeners.go the list of event listeners a session has as an engine.Socket;
+// websocket.go and enginepolling.go are the transports of the engine's own
+// sessions (our websocket; the engine's polling with gated reads), wsconn.go, frame.go and reader*.go are the websocket I/O, gate.go the
+// gates, protocol.go the protocol corrections.
 package transport

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskwire/taskwire/shared/testwait"
+
 	"github.com/gorilla/websocket"
 	"github.com/zishang520/engine.io/v2/engine"
 	"github.com/zishang520/socket.io/v2/socket"
@@ -220,13 +222,7 @@ func TestClientCloseAnswersPendingPollWithNoop(t *testing.T) {
 	}()
 	// The GET must be waiting before the CLOSE comes: that is a state of the
 	// server, with no event to wait for.
-	deadline := time.Now().Add(5 * time.Second)
-	for !transport.PollWaiting(ps.eng, sid) {
-		if time.Now().After(deadline) {
-			t.Fatal("the GET never waited")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the GET to wait", func() bool { return transport.PollWaiting(ps.eng, sid) })
 	if code, body := httpDo(t, http.MethodPost, ps.pollURL(sid), "1"); code != http.StatusOK || body != "ok" {
 		t.Fatalf("POST close: %d %q", code, body)
 	}
@@ -249,13 +245,7 @@ func TestServerCloseAnswersPendingPollWithClose(t *testing.T) {
 		_, body := httpDo(t, http.MethodGet, ps.pollURL(sid), "")
 		got <- body
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for !transport.PollWaiting(ps.eng, sid) {
-		if time.Now().After(deadline) {
-			t.Fatal("the GET never waited")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the GET to wait", func() bool { return transport.PollWaiting(ps.eng, sid) })
 	c, ok := ps.eng.Clients().Load(sid)
 	if !ok {
 		t.Fatal("no session")

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskwire/taskwire/shared/testwait"
+
 	gws "github.com/gorilla/websocket"
 )
 
@@ -153,17 +155,6 @@ func (r *recorder) count() int {
 	return len(r.msgs)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // Both readers (the poller and a goroutine per connection): messages arrive in
 // order, and the end of the connection, by either side, is reported once.
 func TestStartReading(t *testing.T) {
@@ -184,7 +175,7 @@ func TestStartReading(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
-					waitFor(t, "all messages", func() bool { return r.count() == n })
+					testwait.For(t, 10*time.Second, "all messages", func() bool { return r.count() == n })
 					for i, m := range r.msgs {
 						if m != fmt.Sprint(i) {
 							t.Fatalf("message %d is %q", i, m)
@@ -231,7 +222,7 @@ func TestPollerManyConnections(t *testing.T) {
 					return
 				}
 			}
-			waitFor(t, fmt.Sprintf("connection %d", i), func() bool { return r.count() == each })
+			testwait.For(t, 10*time.Second, fmt.Sprintf("connection %d", i), func() bool { return r.count() == each })
 			for j, m := range r.msgs {
 				if want := fmt.Sprintf("%d:%d:", i, j); !bytes.HasPrefix([]byte(m), []byte(want)) {
 					t.Errorf("connection %d message %d: %.20q", i, j, m)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +20,7 @@ import (
 
 // Defaults of the settings.
 const (
-	DefaultRedisURL        = "redis://127.0.0.1:6379/0"
+	DefaultRedisURL        = envconf.DefaultRedisURL
 	DefaultConcurrency     = 2
 	DefaultShutdownTimeout = 25 * time.Second
 	DefaultLeaseTimeout    = 30 * time.Second
@@ -99,7 +98,6 @@ type Config struct {
 // per line, each naming its variable.
 func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{
-		RedisURL:        or(getenv("REDIS_URL"), DefaultRedisURL),
 		Concurrency:     DefaultConcurrency,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		LeaseTimeout:    DefaultLeaseTimeout,
@@ -119,15 +117,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
 	}
 
-	if opts, err := redis.ParseURL(c.RedisURL); err != nil {
-		// net/url's errors quote the whole URL, password included: keep only the reason.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		bad("REDIS_URL", "%q: %v (want redis://[user:password@]host:port/db or rediss://...)", MaskURL(c.RedisURL), err)
+	if u, opts, err := envconf.RedisURL(getenv("REDIS_URL")); err != nil {
+		bad("REDIS_URL", "%v", err)
 	} else {
-		c.Redis = opts
+		c.RedisURL, c.Redis = u, opts
 	}
 	intVar(getenv, "WORKER_CONCURRENCY", &c.Concurrency, 1, 256, bad)
 	intVar(getenv, "WORKER_MAX_ATTEMPTS", &c.MaxAttempts, 1, 100, bad)
@@ -229,24 +222,8 @@ func (c *Config) LogAttrs() []slog.Attr {
 	}
 }
 
-// MaskURL returns u with its password replaced, for logs.
-func MaskURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable)"
-	}
-	if p.User != nil {
-		if _, ok := p.User.Password(); ok {
-			p.User = url.UserPassword(p.User.Username(), "xxxxx")
-		}
-	}
-	q := p.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		p.RawQuery = q.Encode()
-	}
-	return p.String()
-}
+// MaskURL returns u with its password replaced, for logs (envconf.MaskURL).
+func MaskURL(u string) string { return envconf.MaskURL(u) }
 
 // ParseBytes reads a size: a whole number of bytes, optionally followed by B, KB,
 // MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024); case does not matter.

@@ -8,12 +8,12 @@ import (
 	"github.com/zishang520/engine.io/v2/types"
 )
 
-// emitter is a small types.EventEmitter for sessions: a handful of listeners
+// listenerList is a small types.EventEmitter for sessions: a handful of listeners
 // in one slice, instead of the dependency's concurrent map of concurrent
 // slices. It behaves like the dependency's emitter: listeners run in the order
 // they were added, a Once listener runs at most once, and RemoveListener removes
 // the first listener whose function has the same code pointer.
-type emitter struct {
+type listenerList struct {
 	mu        sync.Mutex
 	listeners []listenerEntry
 }
@@ -25,24 +25,24 @@ type listenerEntry struct {
 	once *sync.Once // nil for On listeners
 }
 
-var _ types.EventEmitter = (*emitter)(nil)
+var _ types.EventEmitter = (*listenerList)(nil)
 
 // AddListener adds listeners for evt.
-func (e *emitter) AddListener(evt types.EventName, listeners ...types.Listener) error {
+func (e *listenerList) AddListener(evt types.EventName, listeners ...types.Listener) error {
 	return e.add(evt, listeners, false)
 }
 
 // On adds listeners for evt.
-func (e *emitter) On(evt types.EventName, listeners ...types.Listener) error {
+func (e *listenerList) On(evt types.EventName, listeners ...types.Listener) error {
 	return e.add(evt, listeners, false)
 }
 
 // Once adds listeners for evt that run at most once.
-func (e *emitter) Once(evt types.EventName, listeners ...types.Listener) error {
+func (e *listenerList) Once(evt types.EventName, listeners ...types.Listener) error {
 	return e.add(evt, listeners, true)
 }
 
-func (e *emitter) add(evt types.EventName, listeners []types.Listener, once bool) error {
+func (e *listenerList) add(evt types.EventName, listeners []types.Listener, once bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, fn := range listeners {
@@ -60,7 +60,7 @@ func (e *emitter) add(evt types.EventName, listeners []types.Listener, once bool
 
 // Emit calls the listeners of evt with args, outside the lock (a listener may
 // add or remove listeners).
-func (e *emitter) Emit(evt types.EventName, args ...any) {
+func (e *listenerList) Emit(evt types.EventName, args ...any) {
 	var buf [4]listenerEntry
 	list := buf[:0]
 	e.mu.Lock()
@@ -82,7 +82,7 @@ func (e *emitter) Emit(evt types.EventName, args ...any) {
 	}
 }
 
-func (e *emitter) remove(evt types.EventName, match func(listenerEntry) bool) bool {
+func (e *listenerList) remove(evt types.EventName, match func(listenerEntry) bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i, l := range e.listeners {
@@ -95,7 +95,7 @@ func (e *emitter) remove(evt types.EventName, match func(listenerEntry) bool) bo
 }
 
 // has reports whether evt has listeners.
-func (e *emitter) has(evt types.EventName) bool {
+func (e *listenerList) has(evt types.EventName) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, l := range e.listeners {
@@ -107,7 +107,7 @@ func (e *emitter) has(evt types.EventName) bool {
 }
 
 // EventNames returns the events that have listeners.
-func (e *emitter) EventNames() []types.EventName {
+func (e *listenerList) EventNames() []types.EventName {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []types.EventName
@@ -120,13 +120,13 @@ func (e *emitter) EventNames() []types.EventName {
 }
 
 // GetMaxListeners returns 0: there is no limit.
-func (e *emitter) GetMaxListeners() uint { return 0 }
+func (e *listenerList) GetMaxListeners() uint { return 0 }
 
 // SetMaxListeners does nothing: there is no limit.
-func (e *emitter) SetMaxListeners(uint) {}
+func (e *listenerList) SetMaxListeners(uint) {}
 
 // ListenerCount returns the number of listeners of evt.
-func (e *emitter) ListenerCount(evt types.EventName) int {
+func (e *listenerList) ListenerCount(evt types.EventName) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := 0
@@ -139,7 +139,7 @@ func (e *emitter) ListenerCount(evt types.EventName) int {
 }
 
 // Listeners returns the listeners of evt.
-func (e *emitter) Listeners(evt types.EventName) []types.Listener {
+func (e *listenerList) Listeners(evt types.EventName) []types.Listener {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []types.Listener
@@ -152,7 +152,7 @@ func (e *emitter) Listeners(evt types.EventName) []types.Listener {
 }
 
 // RemoveListener removes the first listener of evt with the same function.
-func (e *emitter) RemoveListener(evt types.EventName, listener types.Listener) bool {
+func (e *listenerList) RemoveListener(evt types.EventName, listener types.Listener) bool {
 	if listener == nil {
 		return false
 	}
@@ -162,7 +162,7 @@ func (e *emitter) RemoveListener(evt types.EventName, listener types.Listener) b
 
 // RemoveAllListeners removes every listener of evt and reports whether there
 // was one.
-func (e *emitter) RemoveAllListeners(evt types.EventName) bool {
+func (e *listenerList) RemoveAllListeners(evt types.EventName) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := len(e.listeners)
@@ -171,11 +171,11 @@ func (e *emitter) RemoveAllListeners(evt types.EventName) bool {
 }
 
 // Clear removes every listener.
-func (e *emitter) Clear() {
+func (e *listenerList) Clear() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.listeners = nil
 }
 
 // Len returns the number of events that have listeners.
-func (e *emitter) Len() int { return len(e.EventNames()) }
+func (e *listenerList) Len() int { return len(e.EventNames()) }

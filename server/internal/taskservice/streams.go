@@ -1,4 +1,4 @@
-package taskctl
+package taskservice
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 )
 
 // ErrBadStreamName: the name cannot be a stream's.
-var ErrBadStreamName = errors.New("taskctl: invalid stream name")
+var ErrBadStreamName = errors.New("taskservice: invalid stream name")
 
 // StreamPage is a part of one stream of a task: Items are the items from index
 // From on (the first item appended is index 0). Count is the number of items

@@ -1,4 +1,4 @@
-package taskctl
+package taskservice
 
 import (
 	"bytes"

@@ -1,8 +1,8 @@
-// Package taskctl is what the server does with tasks on behalf of an identity:
+// Package taskservice is what the server does with tasks on behalf of an identity:
 // accept them, read them, cancel them, hand out their results. The HTTP API and the
 // socket events both call it, so both enforce the same rules: a task belongs to the
 // identity that started it, and everybody else is told it does not exist.
-package taskctl
+package taskservice
 
 import (
 	"bytes"
@@ -27,23 +27,23 @@ import (
 // Errors of the service. Handlers map them to status codes.
 var (
 	// ErrNotFound: the task does not exist, or belongs to someone else.
-	ErrNotFound = errors.New("taskctl: task not found")
+	ErrNotFound = errors.New("taskservice: task not found")
 	// ErrFinished: the task completed or failed and cannot be cancelled.
-	ErrFinished = errors.New("taskctl: task already finished")
+	ErrFinished = errors.New("taskservice: task already finished")
 	// ErrNotReady: the task has not finished yet, so it has no result.
-	ErrNotReady = errors.New("taskctl: task not finished")
+	ErrNotReady = errors.New("taskservice: task not finished")
 	// ErrNoResult: the task failed or was cancelled; it has no result.
-	ErrNoResult = errors.New("taskctl: task has no result")
+	ErrNoResult = errors.New("taskservice: task has no result")
 	// ErrResultGone: the result expired or was removed.
-	ErrResultGone = errors.New("taskctl: result no longer available")
+	ErrResultGone = errors.New("taskservice: result no longer available")
 	// ErrUnavailable: Redis could not be reached; nothing was accepted.
-	ErrUnavailable = errors.New("taskctl: task store unavailable")
+	ErrUnavailable = errors.New("taskservice: task store unavailable")
 	// ErrRateLimited: the identity creates tasks faster than allowed; Create
 	// returns it as a *RateLimitError.
-	ErrRateLimited = errors.New("taskctl: too many task creations")
+	ErrRateLimited = errors.New("taskservice: too many task creations")
 	// ErrTooManyActive: the identity has as many active tasks as allowed; Create
 	// returns it as an *ActiveLimitError.
-	ErrTooManyActive = errors.New("taskctl: too many active tasks")
+	ErrTooManyActive = errors.New("taskservice: too many active tasks")
 )
 
 // RateLimitError says that a task creation was refused by the rate limit, and
@@ -57,7 +57,7 @@ type RateLimitError struct {
 }
 
 func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("taskctl: too many task creations (at most %g per second, %d at once); retry in %v", e.Rate, e.Burst, e.RetryAfter)
+	return fmt.Sprintf("taskservice: too many task creations (at most %g per second, %d at once); retry in %v", e.Rate, e.Burst, e.RetryAfter)
 }
 
 // Is reports whether target is ErrRateLimited.
@@ -70,7 +70,7 @@ type ActiveLimitError struct {
 }
 
 func (e *ActiveLimitError) Error() string {
-	return fmt.Sprintf("taskctl: %d tasks are queued or running, the most allowed is %d", e.Active, e.Max)
+	return fmt.Sprintf("taskservice: %d tasks are queued or running, the most allowed is %d", e.Active, e.Max)
 }
 
 // Is reports whether target is ErrTooManyActive.

@@ -1,4 +1,4 @@
-package taskctl_test
+package taskservice_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskwire/taskwire/server/internal/kindtest"
-	"github.com/taskwire/taskwire/server/internal/taskctl"
+	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/shared/redistest"
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -35,7 +35,7 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newService(t *testing.T, cfg taskctl.Config) (*taskctl.Service, *store.Store, *clock) {
+func newService(t *testing.T, cfg taskservice.Config) (*taskservice.Service, *store.Store, *clock) {
 	t.Helper()
 	rs := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
@@ -43,7 +43,7 @@ func newService(t *testing.T, cfg taskctl.Config) (*taskctl.Service, *store.Stor
 	st := store.New(rdb, nil)
 	clk := &clock{now: time.Now()}
 	cfg.Store, cfg.Now = st, clk.Now
-	return taskctl.New(cfg), st, clk
+	return taskservice.New(cfg), st, clk
 }
 
 func counter(hash string, maxN int) tasks.KindInfo {
@@ -57,7 +57,7 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // kind is read at most once per TTL, a new kind is usable at once, and a new
 // version of a kind is used once the TTL has passed.
 func TestRegistryCache(t *testing.T) {
-	svc, st, clk := newService(t, taskctl.Config{KindsCacheTTL: time.Second})
+	svc, st, clk := newService(t, taskservice.Config{KindsCacheTTL: time.Second})
 	ctx := context.Background()
 	kindtest.RegisterExport(t, st)
 
@@ -78,7 +78,7 @@ func TestRegistryCache(t *testing.T) {
 	}
 	kindtest.Register(t, st, "w2", counter("v2", 100))
 	kindtest.Register(t, st, "w3", counter("v2", 100))
-	var pe *taskctl.ParamsError
+	var pe *taskservice.ParamsError
 	if _, err := svc.Create(ctx, "o", []byte(`{"kind":"counter","params":{"n":50}}`)); !errors.As(err, &pe) {
 		t.Fatalf("within the TTL, checked against the cached version: %v", err)
 	}
@@ -109,21 +109,21 @@ func TestRegistryCache(t *testing.T) {
 }
 
 func TestCreateErrors(t *testing.T) {
-	svc, st, _ := newService(t, taskctl.Config{KindsCacheTTL: -1, MaxAttempts: 4})
+	svc, st, _ := newService(t, taskservice.Config{KindsCacheTTL: -1, MaxAttempts: 4})
 	ctx := context.Background()
 	kindtest.RegisterExport(t, st)
 	info := counter("v1", 10)
 	info.MaxAttempts = 9
 	kindtest.Register(t, st, "w1", info)
 
-	var uk *taskctl.UnknownKindError
+	var uk *taskservice.UnknownKindError
 	if _, err := svc.Create(ctx, "o", []byte(`{"kind":"nope","params":{}}`)); !errors.As(err, &uk) || uk.Kind != "nope" ||
-		len(uk.Known) != 2 || uk.Known[0] != "counter" || uk.Known[1] != "export" || !errors.Is(err, taskctl.ErrUnknownKind) {
+		len(uk.Known) != 2 || uk.Known[0] != "counter" || uk.Known[1] != "export" || !errors.Is(err, taskservice.ErrUnknownKind) {
 		t.Fatalf("unknown kind: %v", err)
 	}
-	var pe *taskctl.ParamsError
+	var pe *taskservice.ParamsError
 	if _, err := svc.Create(ctx, "o", []byte(`{"kind":"counter","params":{"n":11,"m":1}}`)); !errors.As(err, &pe) ||
-		len(pe.Details) != 2 || pe.Details[0].Field != "params.m" || pe.Details[1].Field != "params.n" || !errors.Is(err, taskctl.ErrInvalidParams) {
+		len(pe.Details) != 2 || pe.Details[0].Field != "params.m" || pe.Details[1].Field != "params.n" || !errors.Is(err, taskservice.ErrInvalidParams) {
 		t.Fatalf("invalid params: %v", err)
 	}
 	var ve *tasks.ValidationError
@@ -151,14 +151,14 @@ func TestKindsWhenRedisIsDown(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	st := store.New(rdb, nil)
 	kindtest.RegisterExport(t, st)
-	svc := taskctl.New(taskctl.Config{Store: st})
+	svc := taskservice.New(taskservice.Config{Store: st})
 	rs.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := svc.Kinds(ctx); !errors.Is(err, taskctl.ErrUnavailable) {
+	if _, err := svc.Kinds(ctx); !errors.Is(err, taskservice.ErrUnavailable) {
 		t.Fatalf("kinds: %v", err)
 	}
-	if _, err := svc.Create(ctx, "o", []byte(`{"kind":"export","params":{"rows":1}}`)); !errors.Is(err, taskctl.ErrUnavailable) {
+	if _, err := svc.Create(ctx, "o", []byte(`{"kind":"export","params":{"rows":1}}`)); !errors.Is(err, taskservice.ErrUnavailable) {
 		t.Fatalf("create: %v", err)
 	}
 }
@@ -166,7 +166,7 @@ func TestKindsWhenRedisIsDown(t *testing.T) {
 // TestConcurrentCreates creates tasks from many goroutines while the registry
 // cache is empty, then stale: every creation sees the kind.
 func TestConcurrentCreates(t *testing.T) {
-	svc, st, clk := newService(t, taskctl.Config{})
+	svc, st, clk := newService(t, taskservice.Config{})
 	kindtest.RegisterExport(t, st)
 	ctx := context.Background()
 	for round := range 2 {

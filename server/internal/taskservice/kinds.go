@@ -1,4 +1,4 @@
-package taskctl
+package taskservice
 
 import (
 	"context"
@@ -25,16 +25,16 @@ const DefaultKindsCacheTTL = time.Second
 
 // ErrUnknownKind: no worker ever registered the kind (or its registration
 // expired). Create returns it as an *UnknownKindError.
-var ErrUnknownKind = errors.New("taskctl: unknown kind")
+var ErrUnknownKind = errors.New("taskservice: unknown kind")
 
 // ErrInvalidParams: the params do not match the kind's schema. Create returns it
 // as a *ParamsError.
-var ErrInvalidParams = errors.New("taskctl: invalid params")
+var ErrInvalidParams = errors.New("taskservice: invalid params")
 
 // ErrKindUnavailable: the kind's current schema, as its workers published it,
 // does not compile, so no params can be checked. Create returns it as a
 // *KindUnavailableError.
-var ErrKindUnavailable = errors.New("taskctl: kind unavailable")
+var ErrKindUnavailable = errors.New("taskservice: kind unavailable")
 
 // UnknownKindError says that a task names a kind no worker serves, and which
 // kinds are known. It matches ErrUnknownKind.

@@ -28,7 +28,7 @@ import (
 // session is one small object that speaks the protocol itself: the open packet,
 // heartbeats (a ping every pingInterval, a pong expected within pingTimeout),
 // messages both ways, close, and for sessions that start on HTTP long-polling
-// the polling requests and the upgrade to websocket (see poll.go). It implements
+// the polling requests and the upgrade to websocket (see eiosession_poll.go). It implements
 // engine.Socket, so Socket.IO sees an ordinary engine connection: the engine's
 // "connection" event, the session in the engine's client list, "data", "error",
 // "close" (and "upgrading", "upgrade", "packet", "heartbeat") events.
@@ -36,7 +36,7 @@ import (
 // JSONP polling and protocol 3 stay with the engine and this package's
 // transports.
 type session struct {
-	emitter
+	listenerList
 
 	id     string
 	srv    engineServer
