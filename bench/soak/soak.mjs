@@ -31,7 +31,13 @@ function parseDuration(s) {
 }
 
 function parseArgs(argv) {
-  const o = { durationMs: 600_000, clients: 2000, rate: 15, ci: false, bin: '', out: '', write: true, transports: ['websocket', 'polling'] };
+  const o = {
+    durationMs: 600_000, clients: 2000, rate: 15, ci: false, bin: '', out: '', write: true, transports: ['websocket', 'polling'],
+    // Misbehaving clients beside the well-behaved ones (see README): per episode,
+    // flooding sockets x events each, fast connect/close cycles, sessions that
+    // never authenticate.
+    abuse: true, floodSockets: 4, floodEvents: 20_000, stormCycles: 2_500, holders: 250,
+  };
   const set = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -47,6 +53,7 @@ function parseArgs(argv) {
       case '--bin': o.bin = val(); break;
       case '--out': o.out = val(); break;
       case '--no-write': o.write = false; break;
+      case '--no-abuse': o.abuse = false; break;
       case '--transports': o.transports = val().split(',').filter(Boolean); break;
       case '-h': case '--help':
         console.log(fs.readFileSync(path.join(here, 'README.md'), 'utf8'));
@@ -61,6 +68,7 @@ function parseArgs(argv) {
     if (!set.duration) o.durationMs = 60_000;
     if (!set.clients) o.clients = Number(process.env.SOAK_CI_CLIENTS ?? 2000);
     if (!set.rate) o.rate = 10;
+    Object.assign(o, { floodSockets: 2, floodEvents: 5_000, stormCycles: 400, holders: 100 });
     if (!o.out) o.write = false;
   }
   if (!o.out) o.out = path.join(here, 'RESULTS.md');
@@ -550,6 +558,106 @@ async function main() {
     }
   }, 2_000);
 
+  // ---- misbehaving clients, in episodes between the faults, each against one
+  // server: sockets flooding task:subscribe (the server must close them), a storm
+  // of connections closed right after their CONNECT (no socket may be left
+  // behind), and engine.io sessions that never authenticate (closed after
+  // SOCKETIO_CONNECT_TIMEOUT). Meanwhile a well-behaved probe of that server's
+  // API is timed.
+  const abuse = { episodes: [], flooders: 0, floodersClosed: 0, floodEvents: 0, stormCycles: 0, holders: 0, holdersRefused: 0, probeMs: [] };
+  const flood = async (base) => {
+    const token = await newSession(base);
+    const s = io(base, { auth: { token }, transports: ['websocket'], forceNew: true, reconnection: false, timeout: 20_000 });
+    await new Promise((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('connect_error', reject);
+    });
+    abuse.flooders++;
+    const closed = new Promise((resolve) => s.once('disconnect', resolve));
+    // In slices, yielding between them: the well-behaved clients share this
+    // process, and the server, not this loop, is what is measured.
+    for (let i = 0; i < o.floodEvents; i++) {
+      s.emit('task:subscribe', { taskId: `flood${i}` });
+      if (i % 500 === 499) await new Promise((resolve) => setImmediate(resolve));
+    }
+    abuse.floodEvents += o.floodEvents;
+    const closedByServer = await Promise.race([closed.then(() => true), sleep(30_000).then(() => false)]);
+    if (closedByServer) abuse.floodersClosed++;
+    s.close();
+  };
+  const storm = async (base) => {
+    const token = await newSession(base);
+    let left = o.stormCycles;
+    const one = () => new Promise((resolve) => {
+      const s = io(base, { forceNew: true, reconnection: false, transports: ['websocket'], auth: { token }, timeout: 10_000 });
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        s.close();
+        resolve();
+      };
+      s.io.once('open', () => s.io.engine.close());
+      s.io.once('close', end);
+      s.once('connect_error', end);
+      s.once('connect', end);
+    });
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (left > 0) {
+        left--;
+        await one();
+        abuse.stormCycles++;
+      }
+    }));
+  };
+  const hold = async (base) => {
+    const answers = await Promise.all(Array.from({ length: o.holders }, () =>
+      fetch(`${base}/socket.io/?EIO=4&transport=polling`, { signal: AbortSignal.timeout(10_000) })
+        .then(async (r) => { await r.arrayBuffer(); return r.status; }).catch(() => 0)));
+    abuse.holders += answers.filter((x) => x === 200).length;
+    abuse.holdersRefused += answers.filter((x) => x !== 200).length;
+  };
+  const probe = async (base, running) => {
+    const token = await newSession(base);
+    while (running()) {
+      const start = performance.now();
+      try {
+        const r = await fetch(`${base}/api/v1/tasks`, { headers: { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+        await r.arrayBuffer();
+        if (r.status === 200) abuse.probeMs.push(performance.now() - start);
+      } catch { /* counted as missing */ }
+      await sleep(50);
+    }
+  };
+  const episode = async (fraction, k) => {
+    await sleep(Math.max(0, t0 + fraction * D - Date.now()));
+    if (!creating) return;
+    const s = servers[k];
+    const e = { at: (Date.now() - t0) / 1000, server: s.name };
+    let running = true;
+    const probing = probe(s.url, () => running).catch(() => {});
+    const started = Date.now();
+    try {
+      await Promise.all([
+        ...Array.from({ length: o.floodSockets }, () => flood(s.url)),
+        storm(s.url),
+        hold(s.url),
+      ]);
+    } catch (err) {
+      e.error = String(err.message ?? err);
+    }
+    running = false;
+    await probing;
+    e.seconds = (Date.now() - started) / 1000;
+    abuse.episodes.push(e);
+    log(`misbehaving clients on ${s.name} at ${e.at.toFixed(0)} s: done in ${e.seconds.toFixed(1)} s${e.error ? ` (${e.error})` : ''}`);
+  };
+  // Between the faults (25%, 45%, 65%); server-2 restarts at 65%, so the last
+  // episode is on server-1.
+  const abuseDone = o.abuse
+    ? Promise.all([episode(0.12, 0), episode(0.35, 1), episode(0.55, 0), episode(0.75, 0)])
+    : Promise.resolve();
+
   // ---- faults
   const faults = [];
   const at = (fraction) => sleep(Math.max(0, t0 + fraction * D - Date.now()));
@@ -616,6 +724,7 @@ async function main() {
   await at(0.85);
   creating = false;
   await loadLoop;
+  await abuseDone;
   await until(() => inflight === 0, { timeoutMs: 30_000, what: 'POSTs answered' });
   const loadSeconds = (load.stop - load.start) / 1000;
   log(`load stopped after ${loadSeconds.toFixed(1)} s: ${load.attempted} POSTs, ${posts.accepted} tasks accepted; waiting for each to end`);
@@ -697,8 +806,33 @@ async function main() {
   const rssBackSeconds = (Date.now() - leaveStart) / 1000;
   const workerAfter = await Promise.all(workers.map((w) => procStats(w.metrics).catch(() => ({}))));
 
+  // What the misbehaving clients left: no socket without a connection, no
+  // session waiting to authenticate (scraped once every client has left).
+  const leftovers = await Promise.all(servers.map(async (s) => {
+    const m = await scrape(`${s.url}/metrics`);
+    return {
+      orphans: m.get('taskwire_socketio_sockets_without_connection') ?? NaN,
+      unauthenticated: m.get('taskwire_socketio_unauthenticated_connections') ?? NaN,
+      floodDisconnects: [...m.entries()].filter(([k]) => k.startsWith('taskwire_socketio_flood_disconnects_total')).reduce((a, [, v]) => a + v, 0),
+    };
+  }));
+  const probeSorted = abuse.probeMs.sort((a, b) => a - b);
+  abuse.probe = { count: probeSorted.length, p50: percentile(probeSorted, 50), p99: percentile(probeSorted, 99), max: probeSorted.at(-1) };
+  abuse.leftovers = leftovers;
+
   const expectedTicks = o.rate * loadSeconds;
+  const abuseChecks = !o.abuse ? [] : [
+    ['misbehaving clients ran (4 episodes, none failed)', abuse.episodes.length === 4 && abuse.episodes.every((e) => !e.error),
+      abuse.episodes.map((e) => `${e.server} at ${e.at.toFixed(0)} s${e.error ? `: ${e.error}` : ''}`).join('; ')],
+    ['every flooding socket was closed by the server', abuse.flooders > 0 && abuse.floodersClosed === abuse.flooders,
+      `${abuse.floodersClosed} of ${abuse.flooders} (${abuse.floodEvents} events sent)`],
+    ['fast connect/close cycles left no socket behind (sockets without a connection = 0)', leftovers.every((x) => x.orphans === 0),
+      `${abuse.stormCycles} cycles; ${leftovers.map((x, k) => `${servers[k].name} ${x.orphans}`).join(', ')}`],
+    ['sessions that never authenticated were closed (unauthenticated = 0)', leftovers.every((x) => x.unauthenticated === 0),
+      `${abuse.holders} held (${abuse.holdersRefused} refused); ${leftovers.map((x, k) => `${servers[k].name} ${x.unauthenticated}`).join(', ')}`],
+  ];
   const checks = [
+    ...abuseChecks,
     ['every accepted task ended, seen by its owner live or in its record (0 lost)', lost.length === 0, `${lost.length} lost`],
     ['no task completed twice (workers\' "task completed" per task)', dupCompletions.length === 0, `${dupCompletions.length} twice`],
     ['no client got two final events for one task', dupEvents.length === 0, `${dupEvents.length} tasks`],
@@ -722,7 +856,10 @@ async function main() {
   const result = {
     date: new Date().toISOString(),
     machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, ${mib(os.totalmem())} MiB RAM, ${os.platform()} ${os.release()}, node ${process.version}`,
-    options: { durationSeconds: D / 1000, clients: o.clients, rate: o.rate, transports: o.transports, lease: LEASE },
+    options: {
+      durationSeconds: D / 1000, clients: o.clients, rate: o.rate, transports: o.transports, lease: LEASE,
+      floodSockets: o.floodSockets, floodEvents: o.floodEvents, stormCycles: o.stormCycles, holders: o.holders,
+    },
     connectSeconds, posts, load: { ...load, seconds: loadSeconds, startedAfterSeconds: (load.start - t0) / 1000, expectedTicks }, cancels, states, counters, lost: lost.length, dupEvents: dupEvents.length, dupCompletions: dupCompletions.length,
     mismatched, drainSeconds, faults,
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: latencies.at(-1) },
@@ -734,6 +871,7 @@ async function main() {
     workers: workers.map((w, k) => ({ name: w.name, baseline: workerBaseline[k], after: workerAfter[k] })),
     checks: checks.map(([what, ok, detail]) => ({ what, ok, detail })),
     lostSample: lost.slice(0, 10).map((t) => ({ id: t.id, state: t.recordState })),
+    abuse: o.abuse ? abuse : null,
   };
 
   printSummary(result);
@@ -763,6 +901,11 @@ function printSummary(r) {
   lines.push(`  outcomes ${JSON.stringify(r.states)}; final seen live ${r.liveFinal}, in a re-subscribe snapshot ${r.snapshotFinal}, read from the record ${r.recordFinal}; run again after a lost worker ${r.rerun}`);
   lines.push(`  create -> final event: p50 ${r.latencyMs.p50} ms, p95 ${r.latencyMs.p95} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`);
   lines.push(`  events ${r.counters.events}, reconnections ${r.reconnects}, re-subscribes ${r.counters.resubscribes} (${r.counters.resubscribeErrors} failed), connect errors ${r.counters.connectErrors}`);
+  if (r.abuse) {
+    const a = r.abuse;
+    lines.push(`  misbehaving: ${a.episodes.length} episodes; flooders closed ${a.floodersClosed}/${a.flooders} (${a.floodEvents} events), ${a.stormCycles} connect/close cycles, ` +
+      `${a.holders} unauthenticated sessions; probe GET p50 ${a.probe.p50?.toFixed(1)} ms, p99 ${a.probe.p99?.toFixed(1)} ms (${a.probe.count})`);
+  }
   for (const f of r.faults) lines.push(`  fault at ${f.at.toFixed(0)} s: ${f.what} ${JSON.stringify(Object.fromEntries(Object.entries(f).filter(([k]) => !['what', 'at'].includes(k))))}`);
   for (const s of r.servers) {
     lines.push(`  ${s.name}: goroutines ${s.baseline.goroutines} -> peak ${s.peak.goroutines} -> ${s.after.goroutines}; live heap ${mib(s.baseline.live)} -> ` +
@@ -810,6 +953,24 @@ function renderMarkdown(r) {
   out.push(row('clients connected in', `${r.connectSeconds.toFixed(1)} s`));
   out.push(row('drain after the load stopped', `${r.drainSeconds.toFixed(1)} s`));
   out.push('');
+  if (r.abuse) {
+    const a = r.abuse;
+    out.push('## Misbehaving clients');
+    out.push('');
+    out.push(`Four episodes between the faults, each against one server: ${r.options.floodSockets} sockets sending ${r.options.floodEvents} \`task:subscribe\` each, ` +
+      `${r.options.stormCycles} connections closed right after their CONNECT (8 at a time), and ${r.options.holders} engine.io sessions that never authenticate; ` +
+      'meanwhile a well-behaved client of that server times `GET /api/v1/tasks` every 50 ms (from the same Node process as the flood, so its times include that process\'s own load).');
+    out.push('');
+    out.push(row('what', 'number'));
+    out.push(row('---', '---'));
+    out.push(row('episodes', a.episodes.map((e) => `${e.server} at ${e.at.toFixed(0)} s (${e.seconds.toFixed(1)} s)`).join('; ')));
+    out.push(row('flooding sockets closed by the server / events sent', `${a.floodersClosed} of ${a.flooders} / ${a.floodEvents}`));
+    out.push(row('connect/close cycles', a.stormCycles));
+    out.push(row('unauthenticated sessions held / refused', `${a.holders} / ${a.holdersRefused}`));
+    out.push(row('probe GET /api/v1/tasks during the episodes: count, p50 / p99 / max', `${a.probe.count}, ${a.probe.p50?.toFixed(1)} / ${a.probe.p99?.toFixed(1)} / ${a.probe.max?.toFixed(1)} ms`));
+    out.push(row('left at the end: sockets without a connection, unauthenticated sessions', a.leftovers.map((x, k) => `${r.servers[k].name} ${x.orphans}, ${x.unauthenticated}`).join('; ')));
+    out.push('');
+  }
   out.push('## Faults');
   out.push('');
   for (const f of r.faults) {

@@ -123,7 +123,11 @@ func TestKindThroughTheSDK(t *testing.T) {
 	if m.Type != "mlp" || len(m.W1) != 8 || m.Epochs != 60 || m.Params != (Params{60, 0.1, 2000, 8}) || m.Dataset.Seed != id {
 		t.Fatalf("model %+v", m)
 	}
-	if m.TestAccuracy < 0.9 {
+	// The dataset's seed is the task id, random here: over 200 seeds the
+	// test accuracy of these parameters was 0.86 at the least. What a model
+	// learns on fixed seeds is train_test.go's to check; this one checks that
+	// the kind trained one at all (chance is 0.5).
+	if m.TestAccuracy < 0.8 {
 		t.Fatalf("test accuracy %v", m.TestAccuracy)
 	}
 }
