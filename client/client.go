@@ -143,6 +143,11 @@ type Task struct {
 	// QueuePosition is, for a waiting task, how many tasks of its kind are
 	// ahead of it.
 	QueuePosition *int `json:"queuePosition,omitempty"`
+	// DeliveredAt is when a page of the owner first confirmed that it had
+	// the task's final event (@taskwire/client does it on its own).
+	DeliveredAt *time.Time `json:"deliveredAt,omitempty"`
+	// SeenAt is when the owner first marked the task's inbox item seen.
+	SeenAt *time.Time `json:"seenAt,omitempty"`
 }
 
 // Result describes the output of a completed task.
@@ -240,6 +245,56 @@ func (c *Client) Cancel(ctx context.Context, id string) (*Task, error) {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// InboxItem is a finished task that its owner has not marked seen yet.
+type InboxItem struct {
+	TaskID     string    `json:"taskId"`
+	Kind       string    `json:"kind"`
+	State      State     `json:"state"`
+	Seq        int64     `json:"seq"`
+	FinishedAt time.Time `json:"finishedAt"`
+	// Error says why a failed task failed.
+	Error *TaskError `json:"error,omitempty"`
+}
+
+// MaxInboxAck is the most task ids one AckInbox may name.
+const MaxInboxAck = 100
+
+// Inbox returns the inbox of subject: its finished tasks (completed, failed
+// or cancelled) that it has not marked seen, newest first. Items expire with
+// their task. A backend reads it to notify its user another way (an e-mail
+// for a task that finished while no page was open, say).
+func (c *Client) Inbox(ctx context.Context, subject string) ([]*InboxItem, error) {
+	if subject == "" {
+		return nil, ErrNoSubject
+	}
+	var out struct {
+		Items []*InboxItem `json:"items"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/api/v1/inbox", url.Values{"subject": {subject}}, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Items, nil
+}
+
+// AckInbox marks the inbox items of ids (1 to MaxInboxAck tasks of subject)
+// seen, all or none: each task's SeenAt is set, the first time only, and it
+// leaves the inbox. It returns the ids marked. An id that is not a task of
+// subject answers an *Error matching ErrNotFound, one of a task not finished
+// ErrNotFinished; then nothing was marked.
+func (c *Client) AckInbox(ctx context.Context, subject string, ids ...string) ([]string, error) {
+	if subject == "" {
+		return nil, ErrNoSubject
+	}
+	var out struct {
+		TaskIDs []string `json:"taskIds"`
+	}
+	body := map[string][]string{"taskIds": ids}
+	if err := c.do(ctx, http.MethodPost, "/api/v1/inbox/ack", url.Values{"subject": {subject}}, body, &out); err != nil {
+		return nil, err
+	}
+	return out.TaskIDs, nil
 }
 
 // ViewerToken is a read-only token for one task, for someone who is not its

@@ -138,6 +138,45 @@ func TestListAsksForTheSubject(t *testing.T) {
 	}
 }
 
+func TestInboxAsksForTheSubject(t *testing.T) {
+	c, got := fakeServer(t, http.StatusOK, `{"items":[{"taskId":"t2","kind":"export","state":"failed","seq":9,`+
+		`"finishedAt":"2026-01-02T03:04:05Z","error":{"code":"boom","message":"it broke"}}]}`)
+	items, err := c.Inbox(context.Background(), "u-42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || items[0].TaskID != "t2" || items[0].State != StateFailed || items[0].Seq != 9 ||
+		items[0].Error == nil || items[0].Error.Code != "boom" || items[0].FinishedAt.Year() != 2026 {
+		t.Fatalf("items %+v", items)
+	}
+	if r := (*got)[0]; r.method != "GET" || r.path != "/api/v1/inbox" || r.rawQuery != "subject=u-42" {
+		t.Fatalf("request %+v", r)
+	}
+	if _, err := c.Inbox(context.Background(), ""); !errors.Is(err, ErrNoSubject) {
+		t.Fatalf("no subject: %v", err)
+	}
+}
+
+func TestAckInboxSendsTheIDs(t *testing.T) {
+	c, got := fakeServer(t, http.StatusOK, `{"taskIds":["t1","t2"]}`)
+	ids, err := c.AckInbox(context.Background(), "u-42", "t1", "t2")
+	if err != nil || !slices.Equal(ids, []string{"t1", "t2"}) {
+		t.Fatalf("ack %v, %v", ids, err)
+	}
+	r := (*got)[0]
+	if r.method != "POST" || r.path != "/api/v1/inbox/ack" || r.rawQuery != "subject=u-42" ||
+		mustJSON(r.body) != `{"taskIds":["t1","t2"]}` {
+		t.Fatalf("request %+v", r)
+	}
+	if _, err := c.AckInbox(context.Background(), "", "t1"); !errors.Is(err, ErrNoSubject) {
+		t.Fatalf("no subject: %v", err)
+	}
+	c, _ = fakeServer(t, http.StatusNotFound, `{"error":{"code":"not_found","message":"no such task: t3; nothing was marked seen"}}`)
+	if _, err := c.AckInbox(context.Background(), "u-42", "t3"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
 func TestCancel(t *testing.T) {
 	c, got := fakeServer(t, http.StatusAccepted, `{"taskId":"t1","state":"running","cancelRequested":true}`)
 	task, err := c.Cancel(context.Background(), "t1")

@@ -91,8 +91,17 @@ var (
 	// ErrTaskFinished ("task_finished", 409): a cancel of a task that
 	// completed or failed.
 	ErrTaskFinished error = codeError("task_finished")
+	// ErrBadFilter ("bad_filter", 400): an operator route's filter or paging
+	// parameter that does not parse.
+	ErrBadFilter error = codeError("bad_filter")
+	// ErrTaskNotFailed ("task_not_failed", 409): an operator's retry of a
+	// task that did not fail.
+	ErrTaskNotFailed error = codeError("task_not_failed")
+	// ErrConflict ("conflict", 409): an operator action on a task whose
+	// record changed meanwhile; try again.
+	ErrConflict error = codeError("conflict")
 	// ErrNotFinished ("not_finished", 409): the result of a task that has
-	// not finished yet.
+	// not finished yet, or an inbox ack naming one.
 	ErrNotFinished error = codeError("not_finished")
 	// ErrNoResult ("no_result", 409): the result of a task that did not
 	// complete.
@@ -132,7 +141,7 @@ var sentinels = func() map[string]error {
 		ErrOriginNotAllowed, ErrNotFound, ErrMethodNotAllowed, ErrBodyTimeout, ErrTaskFinished,
 		ErrNotFinished, ErrNoResult, ErrResultExpired, ErrBodyTooLarge, ErrUnsupportedMediaType,
 		ErrRateLimited, ErrTooManyActiveTasks, ErrInternal, ErrUnavailable, ErrKindUnavailable,
-		ErrNotReady,
+		ErrNotReady, ErrBadFilter, ErrTaskNotFailed, ErrConflict,
 	} {
 		m[string(e.(codeError))] = e
 	}
@@ -181,6 +190,6 @@ func decodeError(resp *http.Response, body []byte) *Error {
 	return e
 }
 
-// ErrNoSubject is returned by Start and List, without asking the server, when
+// ErrNoSubject is returned by Start, List, Inbox and AckInbox, without asking the server, when
 // no subject is given: an API key always acts for a subject.
 var ErrNoSubject = errors.New("taskwire: a subject is required (the identity of the app's user, for example \"u-42\")")

@@ -36,6 +36,14 @@ func fakeTaskwire() *httptest.Server {
 			_, _ = io.WriteString(w, `{"id":"t1","state":"queued"}`)
 		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/tasks/t1":
 			_, _ = io.WriteString(w, `{"taskId":"t1","kind":"export","state":"running","percent":42.5,"done":425,"total":1000}`)
+		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/tasks/t0":
+			_, _ = io.WriteString(w, `{"taskId":"t0","kind":"export","state":"completed","percent":100,"done":1000,"total":1000,`+
+				`"finishedAt":"2026-01-02T03:00:00Z","deliveredAt":"2026-01-02T03:00:00.25Z","seenAt":"2026-01-02T03:10:00Z"}`)
+		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/inbox" && r.URL.Query().Get("subject") == "u-42":
+			_, _ = io.WriteString(w, `{"items":[{"taskId":"t9","kind":"export","state":"failed","seq":7,"finishedAt":"2026-01-02T03:00:00Z",`+
+				`"error":{"code":"worker_lost","message":"the worker stopped"}}]}`)
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v1/inbox/ack" && strings.Contains(string(body), `"t9"`):
+			_, _ = io.WriteString(w, `{"taskIds":["t9"]}`)
 		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/tasks" && r.URL.Query().Get("subject") == "u-42":
 			_, _ = io.WriteString(w, `{"tasks":[{"taskId":"t1","kind":"export","state":"running"}]}`)
 		case r.Method == http.MethodGet && r.URL.Path == "/api/v1/tasks":
@@ -134,6 +142,51 @@ func ExampleClient_List() {
 	// Output:
 	// u-42 has 1 tasks
 	// u-7 has 0 tasks
+}
+
+// Whether the user saw a task's outcome: DeliveredAt is when a page of theirs
+// got the final event, SeenAt when they marked it seen.
+func ExampleClient_Get_delivery() {
+	srv := fakeTaskwire()
+	defer srv.Close()
+	c, _ := client.New(srv.URL, "twk_example")
+
+	task, err := c.Get(context.Background(), "t0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("delivered", task.DeliveredAt.Sub(*task.FinishedAt), "after the finish")
+	fmt.Println("seen at", task.SeenAt.Format(time.Kitchen))
+	// Output:
+	// delivered 250ms after the finish
+	// seen at 3:10AM
+}
+
+// A backend tells its user by e-mail about the tasks that finished while
+// no page of theirs was open, then marks them seen.
+func ExampleClient_Inbox() {
+	srv := fakeTaskwire()
+	defer srv.Close()
+	c, _ := client.New(srv.URL, "twk_example")
+	ctx := context.Background()
+
+	items, err := c.Inbox(ctx, "u-42")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var ids []string
+	for _, it := range items {
+		fmt.Println(it.TaskID, it.Kind, it.State, it.Error.Code) // ... the e-mail ...
+		ids = append(ids, it.TaskID)
+	}
+	seen, err := c.AckInbox(ctx, "u-42", ids...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("marked seen:", seen)
+	// Output:
+	// t9 export failed worker_lost
+	// marked seen: [t9]
 }
 
 func ExampleClient_Cancel() {

@@ -128,6 +128,28 @@ func TestRealServer(t *testing.T) {
 		t.Fatalf("list of u-7: %v %v", taskIDs(list), err)
 	}
 
+	// The subject's inbox: both finished tasks, newest first, until marked seen.
+	items, err := c.Inbox(ctx, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 || items[0].TaskID != long.ID || items[0].State != StateCancelled ||
+		items[1].TaskID != started.ID || items[1].State != StateCompleted || items[1].FinishedAt.IsZero() {
+		t.Fatalf("inbox of %s: %+v", subject, items)
+	}
+	if _, err := c.AckInbox(ctx, "u-7", started.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("u-7 acks a task of %s: %v", subject, err)
+	}
+	if ids, err := c.AckInbox(ctx, subject, started.ID); err != nil || !slices.Equal(ids, []string{started.ID}) {
+		t.Fatalf("ack: %v %v", ids, err)
+	}
+	if items, err := c.Inbox(ctx, subject); err != nil || len(items) != 1 || items[0].TaskID != long.ID {
+		t.Fatalf("inbox after the ack: %+v %v", items, err)
+	}
+	if task, err := c.Get(ctx, started.ID); err != nil || task.SeenAt == nil || task.DeliveredAt != nil {
+		t.Fatalf("record after the ack: %+v %v", task, err)
+	}
+
 	// The subject's own JWT sees the same tasks: they are its.
 	jwt, err := SignUserToken(jwtSecret, subject, time.Minute)
 	if err != nil {

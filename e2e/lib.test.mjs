@@ -7,11 +7,13 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { after, describe, it } from 'node:test';
 
 import { buildBinaries, requireBinary } from './lib/build.mjs';
 import { closeAll, connect, connectNamespace, toBuffer } from './lib/client.mjs';
 import { startEmitterDriver, startNodeServer } from './lib/nodeio.mjs';
+import { SPAN_KIND, startReceiver } from './lib/otlp.mjs';
 import { freePort, killAll, spawnProcess, waitForHttp, withTimeout } from './lib/proc.mjs';
 import { redisCommand, startRedis } from './lib/redis.mjs';
 import { startTcpProxy } from './lib/tcpproxy.mjs';
@@ -214,6 +216,50 @@ describe('client and Node reference processes', () => {
     assert.equal(toBuffer(got.args[0]).toString('base64'), 'AQI=');
     await assert.rejects(srv.command({ op: 'explode' }), /node-server lib: explode: unknown op "explode"/);
     await assert.rejects(poll.recorder.waitFor(['x', 'y'], () => true, 50), /no 'x' or 'y' event matching within 50 ms/);
+  });
+});
+
+describe('otlp', () => {
+  it('receives OTLP/JSON spans (plain and gzipped) at /v1/traces and refuses anything else', async (t) => {
+    const r = await startReceiver(t);
+    const span = (name, parent) => ({
+      traceId: '0af7651916cd43dd8448eb211c80319c', spanId: parent ? '00f067aa0ba902b7' : 'b7ad6b7169203331',
+      parentSpanId: parent, name, kind: 2, startTimeUnixNano: '1', endTimeUnixNano: '2',
+      attributes: [
+        { key: 's', value: { stringValue: 'x' } }, { key: 'i', value: { intValue: '7' } },
+        { key: 'big', value: { intValue: '9007199254740993' } }, { key: 'b', value: { boolValue: true } },
+        { key: 'a', value: { arrayValue: { values: [{ intValue: 1 }, { doubleValue: 1.5 }] } } },
+      ],
+      events: [{ timeUnixNano: '1', name: 'ev', attributes: [{ key: 'n', value: { intValue: '3' } }] }],
+      status: {},
+    });
+    const body = (name, parent) => JSON.stringify({
+      resourceSpans: [{
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
+        scopeSpans: [{ scope: { name: 'scope' }, spans: [span(name, parent)] }],
+      }],
+    });
+    const post = (p, b, headers) => fetch(r.url + p, { method: 'POST', body: b, headers, signal: AbortSignal.timeout(5_000) });
+    assert.equal((await post('/v1/traces', body('root'), { 'Content-Type': 'application/json' })).status, 200);
+    const gz = zlib.gzipSync(body('child', 'b7ad6b7169203331'));
+    assert.equal((await post('/v1/traces', gz, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Encoding': 'gzip' })).status, 200);
+    assert.equal((await post('/v1/traces', 'x', { 'Content-Type': 'application/x-protobuf' })).status, 415);
+    assert.equal((await post('/v1/metrics', body('m'), { 'Content-Type': 'application/json' })).status, 404);
+    assert.equal((await post('/v1/traces', '{"nope":1}', { 'Content-Type': 'application/json' })).status, 400);
+    assert.deepEqual(r.requests.map((q) => [q.path, q.contentType, q.status, q.spans]), [
+      ['/v1/traces', 'application/json', 200, 1], ['/v1/traces', 'application/json', 200, 1],
+      ['/v1/traces', 'application/x-protobuf', 415, 0], ['/v1/metrics', 'application/json', 404, 0],
+      ['/v1/traces', 'application/json', 400, 0],
+    ]);
+    const [root, child] = r.spans();
+    assert.deepEqual({ ...root, start: String(root.start) }, {
+      service: 'svc', traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', parentSpanId: '',
+      name: 'root', kind: SPAN_KIND.SERVER, start: '1', end: 2n,
+      attributes: { s: 'x', i: 7, big: 9007199254740993n, b: true, a: [1, 1.5] },
+      events: [{ name: 'ev', attributes: { n: 3 } }], status: { code: 0, message: '' },
+    });
+    assert.equal(child.parentSpanId, root.spanId);
+    assert.equal(child.name, 'child');
   });
 });
 

@@ -1,4 +1,5 @@
 import { defaultClientConditions, defaultServerConditions } from "vite";
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // The built app is committed under server/internal/web/dist and embedded in the
@@ -29,6 +30,14 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     sourcemap: false,
     reportCompressedSize: true,
+    // Two pages, each its own bundle: the app (/) and the operator dashboard
+    // (/admin/, served from admin/index.html).
+    rolldownOptions: {
+      input: {
+        index: fileURLToPath(new URL("index.html", import.meta.url)),
+        admin: fileURLToPath(new URL("admin/index.html", import.meta.url)),
+      },
+    },
   },
   test: {
     include: ["src/**/*.test.ts"],

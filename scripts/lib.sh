@@ -91,3 +91,10 @@ start_redis() {
 ensure_secret() {
   export TASKWIRE_SECRET=${TASKWIRE_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 }
+
+# ensure_admin_token: the operator credential of this run (ADMIN_TOKEN, the
+# operator dashboard at /admin/): the one set, else a new random one, printed
+# with the dashboard's URL by the script.
+ensure_admin_token() {
+  export ADMIN_TOKEN=${ADMIN_TOKEN:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+}

@@ -54,6 +54,7 @@ start_redis
 announce "redis $REDIS_URL${REDIS_PID:+ pid $REDIS_PID}"
 
 ensure_secret
+ensure_admin_token
 
 backends=()
 i=0
@@ -100,6 +101,7 @@ announce "proxy $proxy_url pid ${pids[-1]}"
 wait_for "${proxy_url}readyz" 30
 announce "ready $proxy_url"
 log "taskwire cluster is running: open $proxy_url   (${#backends[@]} servers, ${#worker_ports[@]} workers; Ctrl+C to stop)"
+log "operator dashboard: ${proxy_url%/}/admin/   token: $ADMIN_TOKEN"
 
 live=("${pids[@]}")
 while ((${#live[@]})); do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole system locally: Redis, one taskwire-server, one taskwire-worker and
 # the example worker of a kind of its own (primes), each a separate process, and
-# prints the URL to open. The workers are paced so that each kind's default size
+# prints the URL to open, and the operator dashboard's URL with its token
+# (ADMIN_TOKEN: the one set, else a random one for this run). The workers are paced so that each kind's default size
 # takes 10-30 s, long enough to watch and cancel (the *_DELAY variables; set them
 # to 0 for full speed). Ctrl+C stops everything this
 # script started (and nothing else).
@@ -22,6 +23,7 @@ go build -o "$BIN/taskwire-worker" ./worker/cmd/taskwire-worker
 go build -o "$BIN/primes" ./worker/examples/primes
 start_redis
 ensure_secret
+ensure_admin_token
 
 start server env HTTP_ADDR="$HTTP_ADDR" "$BIN/taskwire-server"
 start worker env EXPORT_ROW_DELAY="${EXPORT_ROW_DELAY:-75us}" REPORT_PAGE_DELAY="${REPORT_PAGE_DELAY:-600ms}" \
@@ -34,5 +36,6 @@ host=${HTTP_ADDR%:*}
 url="http://$host:$port/"
 wait_for "${url}readyz" 30
 log "taskwire is running: open $url   (Ctrl+C to stop)"
+log "operator dashboard: ${url}admin/   token: $ADMIN_TOKEN"
 wait -n "${pids[@]}"
 log "a process exited; stopping"

@@ -3,7 +3,8 @@
 # private port, answers /readyz, and a Ctrl+C (SIGINT to its whole process group,
 # as a terminal sends it) stops it with exit status 0, the worker draining
 # gracefully after one signal, and without building the embedded Redis when
-# redis-server is installed. Bounded: 5 minutes to build and start, 60 s to stop.
+# redis-server is installed; it prints the operator dashboard's URL and a
+# generated token that opens it. Bounded: 5 minutes to build and start, 60 s to stop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,16 @@ until grep -q "taskwire is running" "$dir/out"; do
 done
 curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" || fail "readyz does not answer"
 [[ ! -e "$dir/bin/taskwire-devredis" ]] || fail "the embedded Redis was built although redis-server is installed"
+# The operator dashboard: its URL and a generated token are printed, and the
+# token opens its API (and only it: a wrong one is refused).
+line=$(grep -o "operator dashboard: http://[^ ]*admin/ *token: [0-9a-f]*" "$dir/out") || fail "no operator dashboard URL and token printed"
+admin_url=$(awk '{print $3}' <<<"$line")
+token=$(awk '{print $5}' <<<"$line")
+((${#token} >= 32)) || fail "the printed operator token is shorter than 32 bytes: $token"
+curl -fsS -o /dev/null "$admin_url" || fail "the operator dashboard page does not answer at $admin_url"
+curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/admin/queue" || fail "the printed token does not open the operator API"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer x$token" "http://127.0.0.1:$port/api/v1/admin/queue")
+[[ "$code" == 401 ]] || fail "a wrong operator token got $code, want 401"
 
 kill -INT -- "-$pid" # Ctrl+C
 deadline=$((SECONDS + 60))
@@ -57,4 +68,4 @@ grep -q '^\[worker\] .*"msg":"worker stopped"' "$dir/out" || fail "the worker di
 grep -q '^\[server\] .*"msg":"stopped"' "$dir/out" || fail "the server did not stop cleanly"
 if grep -q "second signal" "$dir/out"; then fail "a process got a second signal"; fi
 if curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then fail "the server still answers"; fi
-echo "run_test: ok (Ctrl+C: exit 0, worker drained, no embedded Redis built)"
+echo "run_test: ok (operator URL and token printed and working; Ctrl+C: exit 0, worker drained, no embedded Redis built)"

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -110,4 +111,31 @@ func ExampleHandle() {
 	//   ],
 	//   "type": "object"
 	// }
+}
+
+// A kind that reports, on its next run, whether the owner of an earlier task
+// got its outcome and looked at it.
+func ExampleWorker_TaskRecord() {
+	w, err := worker.New(worker.OptionsFromEnv())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	type FollowUp struct {
+		Task string `json:"task" jsonschema:"required"`
+	}
+	worker.Handle(w, "follow-up", func(ctx context.Context, t *worker.Task, p FollowUp) (*worker.Result, error) {
+		rec, err := w.TaskRecord(ctx, p.Task)
+		if errors.Is(err, worker.ErrNoTask) {
+			return nil, worker.Permanent("no_task", err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return worker.JSONResult(map[string]any{
+			"delivered": rec.DeliveredAt != nil, // a page of the owner had the final event
+			"seen":      rec.SeenAt != nil,      // the owner marked it seen
+		}), nil
+	})
+	_ = w.Run(context.Background())
 }

@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
 	"github.com/taskwire/taskwire/worker/internal/app"
 	"github.com/taskwire/taskwire/worker/internal/config"
@@ -128,6 +129,9 @@ type Worker struct {
 	errs    []error // problems found by Handle that keep Run from starting
 	running bool
 	started func(app.Info) // tests
+
+	readOnce sync.Once
+	reads    *store.Store // TaskRecord's
 }
 
 // New returns a worker with no kinds yet. It fails with a *ConfigError when an

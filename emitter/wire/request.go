@@ -93,6 +93,16 @@ func encodeJSON(write func(w *jsonWriter) error) ([]byte, error) {
 	return w.done(), nil
 }
 
+// EncodeJSON encodes v as JSON the way a JavaScript client would write the value
+// it receives when v is sent in an event (JSON.stringify of what the Socket.IO
+// parser decoded): the same field rules as the event encoder, numbers and
+// strings as JavaScript writes them, binary as Node writes a Buffer. It is the
+// event encoder's own writer, about twice as fast as encoding/json for event
+// payloads (which is why the worker's history uses it).
+func EncodeJSON(v any) ([]byte, error) {
+	return encodeJSON(func(w *jsonWriter) error { return writeValue(w, v, 0) })
+}
+
 // EncodeRequest encodes r as Node does: JSON for every type except BROADCAST, which
 // is a msgpack map because its packet may hold binary. Key orders are Node's, so
 // the bytes are those of @socket.io/redis-emitter and @socket.io/redis-adapter.

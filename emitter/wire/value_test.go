@@ -350,3 +350,26 @@ func TestSubscriptionModes(t *testing.T) {
 		t.Error("a wrong mode name was accepted")
 	}
 }
+
+func TestEncodeJSONLikeEncodingJSON(t *testing.T) {
+	type payload struct {
+		TaskID string         `json:"taskId"`
+		Seq    int64          `json:"seq"`
+		Done   float64        `json:"done"`
+		Stage  string         `json:"stage,omitempty"`
+		Meta   map[string]any `json:"meta,omitempty"`
+		Skip   string         `json:"-"`
+	}
+	v := payload{TaskID: "t1", Seq: 7, Done: 0.25, Meta: map[string]any{"b": []any{1, "x"}, "a": nil}, Skip: "no"}
+	got, err := EncodeJSON(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"taskId":"t1","seq":7,"done":0.25,"meta":{"a":null,"b":[1,"x"]}}`
+	if string(got) != want {
+		t.Fatalf("EncodeJSON: %s, want %s", got, want)
+	}
+	if _, err := EncodeJSON(map[string]any{"f": func() {}}); err == nil {
+		t.Fatal("EncodeJSON of a func: no error")
+	}
+}

@@ -24,12 +24,13 @@ export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
  * mid-task; resultMaxBytes (RESULT_MAX_BYTES) makes larger exports fail;
  * workerEnv adds variables of the worker (REPORT_PAGE_DELAY, TRAIN_EPOCH_DELAY...);
  * primesEnv, when given, also starts the example worker of the SDK (kind "primes",
- * worker/examples/primes) with these variables (PRIMES_SEGMENT_DELAY...).
+ * worker/examples/primes) with these variables (PRIMES_SEGMENT_DELAY...);
+ * serverEnv adds variables of the server (ADMIN_TOKEN...).
  *
  * @param {{t?: {after: (fn: () => any) => void}, rowDelay?: string, concurrency?: number, resultMaxBytes?: number,
- *   workerEnv?: Record<string, string>, primesEnv?: Record<string, string>}} opts
+ *   workerEnv?: Record<string, string>, primesEnv?: Record<string, string>, serverEnv?: Record<string, string>}} opts
  */
-export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultMaxBytes, workerEnv = {}, primesEnv } = {}) {
+export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultMaxBytes, workerEnv = {}, primesEnv, serverEnv = {} } = {}) {
   const names = primesEnv ? ['server', 'worker', 'primes'] : ['server', 'worker'];
   const bins = await buildBinaries({ names });
   for (const name of names) {
@@ -65,6 +66,7 @@ export async function startStack({ t, rowDelay = '1ms', concurrency = 4, resultM
             STATIC_DIR: undefined,
             LOG_LEVEL: 'info',
             SHUTDOWN_TIMEOUT: '2s',
+            ...serverEnv,
           },
           t,
         });

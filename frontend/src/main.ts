@@ -3,8 +3,12 @@
 //
 // /?view=<token>&task=<id> is a viewer link: the page shows that one task, read-only,
 // followed with the viewer token through @taskwire/client.
+//
+// The owner's page also shows the finished tasks not seen yet (the inbox) under a
+// bell in the header, and marks them seen when their list is opened.
 
 import { Api, ApiError, createClient, Live, TaskStore } from "@taskwire/client";
+import { Notices } from "./notices";
 import { View } from "./view";
 
 const query = new URLSearchParams(location.search);
@@ -82,8 +86,22 @@ function owner(): void {
   const live = new Live(store, api, {
     tasks: schedule,
     conn: (s) => view.renderConn(s),
-    kinds: (kinds, error) => view.renderKinds(kinds, error),
+    kinds: (kinds, error) => {
+      view.renderKinds(kinds, error);
+      notices.setKinds(kinds);
+    },
     cleared: saveCleared,
+    inbox: (items) => notices.update(items),
+  });
+
+  const notices = new Notices({
+    ack: (ids) => live.ackInbox(ids),
+    open: (id) => {
+      const li = document.querySelector<HTMLElement>(`li.task[data-task-id="${CSS.escape(id)}"]`);
+      if (!li) return;
+      li.scrollIntoView({ block: "center", behavior: "smooth" });
+      li.focus({ preventScroll: true });
+    },
   });
 
   const view = new View(

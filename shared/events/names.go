@@ -27,12 +27,17 @@ const (
 	// TOKEN_EXPIRY_GRACE later (default 10 s) unless the client sent a fresh
 	// token with AuthRefresh first.
 	TaskTokenExpired = "task:token_expired"
+	// InboxItem carries an InboxEntry payload, to every socket of a task's
+	// owner (room user:<identity>) when the task completes, fails or is
+	// cancelled.
+	InboxItem = "inbox:item"
 )
 
 // Events sent by browsers to the server. Each expects an acknowledgement.
 const (
-	// TaskSubscribe asks to follow a task: payload SubscribeRequest, ack State or an
-	// AckError.
+	// TaskSubscribe asks to follow a task: payload SubscribeRequest, ack
+	// SubscribeAck (the State, with the missed events when Since was given) or
+	// an AckError.
 	TaskSubscribe = "task:subscribe"
 	// TaskUnsubscribe stops following a task: payload SubscribeRequest, ack the same
 	// SubscribeRequest or an AckError.
@@ -43,7 +48,14 @@ const (
 	// expired): payload RefreshRequest, ack RefreshAck or an AckError
 	// ("unauthorized"; "identity_changed" for a token of another identity).
 	AuthRefresh = "auth:refresh"
+	// TaskReceived confirms that the client has a task's final event: payload
+	// ReceivedRequest, ack ReceivedAck or an AckError. The first confirmation
+	// of any socket of the owner sets the record's deliveredAt.
+	TaskReceived = "task:received"
+	// InboxAck marks inbox items seen: payload InboxAckRequest, ack
+	// InboxAckReply or an AckError (nothing is changed when any id is refused).
+	InboxAck = "inbox:ack"
 )
 
 // Names lists the server-to-browser events.
-var Names = []string{TaskProgress, TaskStage, TaskMetadata, TaskStream, TaskCompleted, TaskFailed, TaskCancelled, TaskState, TaskTokenExpired}
+var Names = []string{TaskProgress, TaskStage, TaskMetadata, TaskStream, TaskCompleted, TaskFailed, TaskCancelled, TaskState, TaskTokenExpired, InboxItem}

@@ -144,6 +144,88 @@ type State = tasks.Record
 // SubscribeRequest is the payload of TaskSubscribe.
 type SubscribeRequest struct {
 	TaskID string `json:"taskId"`
+	// Since, when given, is the seq of the last event the client has: the ack
+	// then carries the events after it (SubscribeAck.Events). A whole number
+	// from 0 to the task's seq.
+	Since *int64 `json:"since,omitempty"`
+}
+
+// SubscribeAck is the acknowledgement of TaskSubscribe: the task's State and,
+// when the request had Since, the events after it.
+//
+// Events published while the server reads the history may reach the socket
+// both live (possibly before this ack) and in Events: a client keeps the
+// events of a task it is subscribing to until the ack arrives, then applies
+// Events and those kept, dropping every event whose seq it already has.
+type SubscribeAck struct {
+	State
+	// Events are the task's events after Since, oldest first, up to State's
+	// seq (absent without Since).
+	Events []HistoryEvent `json:"events,omitempty"`
+	// Recovered is true when Events are all the events after Since; false
+	// when some are no longer kept (Reason says why), and then the State alone
+	// is authoritative. Absent without Since.
+	Recovered *bool `json:"recovered,omitempty"`
+	// Reason says why Recovered is false: "trimmed" (the history keeps only
+	// the last TASK_HISTORY_LIMIT events) or "expired" (the history is gone).
+	Reason Reason `json:"reason,omitempty"`
+}
+
+// HistoryEvent is one event of a task's history, as it was emitted.
+type HistoryEvent struct {
+	Seq int64 `json:"seq"`
+	// Event is the event's name (TaskProgress, TaskStage, ...).
+	Event string `json:"event"`
+	// Data is the event's payload, as it was sent.
+	Data json.RawMessage `json:"data"`
+}
+
+// Reason says why a history could not give every event asked for.
+type Reason string
+
+// The reasons of SubscribeAck.Reason (and of the events route).
+const (
+	// ReasonTrimmed: the history keeps only the last TASK_HISTORY_LIMIT events.
+	ReasonTrimmed Reason = "trimmed"
+	// ReasonExpired: the history is gone (it expired, or Redis lost it).
+	ReasonExpired Reason = "expired"
+)
+
+// InboxEntry is the payload of InboxItem and one entry of GET /api/v1/inbox: a
+// task of the owner that finished and that the owner has not marked seen.
+type InboxEntry struct {
+	TaskID     string      `json:"taskId"`
+	Kind       tasks.Kind  `json:"kind"`
+	State      tasks.State `json:"state"`
+	Seq        int64       `json:"seq"`
+	FinishedAt time.Time   `json:"finishedAt"`
+	// Error is set for a failed task.
+	Error *tasks.ErrorInfo `json:"error,omitempty"`
+}
+
+// ReceivedRequest is the payload of TaskReceived: the client has the final
+// event of task TaskID, whose seq is Seq.
+type ReceivedRequest struct {
+	TaskID string `json:"taskId"`
+	Seq    int64  `json:"seq"`
+}
+
+// ReceivedAck is the acknowledgement of TaskReceived.
+type ReceivedAck struct {
+	TaskID      string    `json:"taskId"`
+	DeliveredAt time.Time `json:"deliveredAt"`
+}
+
+// InboxAckRequest is the payload of InboxAck and the body of POST
+// /api/v1/inbox/ack.
+type InboxAckRequest struct {
+	TaskIDs []string `json:"taskIds"`
+}
+
+// InboxAckReply is the acknowledgement of InboxAck and the answer of POST
+// /api/v1/inbox/ack: the ids marked seen now or before.
+type InboxAckReply struct {
+	TaskIDs []string `json:"taskIds"`
 }
 
 // CancelRequest is the payload of TaskCancel.

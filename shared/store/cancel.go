@@ -16,11 +16,12 @@ import (
 var ErrRunning = errors.New("store: task is running")
 
 // CancelQueued cancels task id if it is still queued: the record becomes cancelled
-// and the event built by event (for the sequence number it will carry) is published
-// in the same script. The id is also published on the cancel channel, in case a
+// and the messages that event sets in the update (Publish, Event, Inbox; its Seq
+// is the sequence number they carry, rec the record before the change) are
+// published in the same script. The id is also published on the cancel channel, in case a
 // worker picked the task up at that very moment. It returns the record as it is
 // afterwards, with ErrFinal when the task had already finished, or ErrRunning.
-func (s *Store) CancelQueued(ctx context.Context, id string, now time.Time, event func(seq int64) (*Publish, error)) (*tasks.Record, error) {
+func (s *Store) CancelQueued(ctx context.Context, id string, now time.Time, event func(rec *tasks.Record, u *Update) error) (*tasks.Record, error) {
 	for range 10 {
 		rec, err := s.Get(ctx, id)
 		if err != nil {
@@ -32,11 +33,7 @@ func (s *Store) CancelQueued(ctx context.Context, id string, now time.Time, even
 		case rec.State != tasks.StateQueued:
 			return rec, ErrRunning
 		}
-		pub, err := event(rec.Seq + 1)
-		if err != nil {
-			return nil, fmt.Errorf("store: cancel %s: %w", id, err)
-		}
-		err = s.Apply(ctx, &Update{
+		u := &Update{
 			TaskID:       id,
 			Seq:          rec.Seq + 1,
 			RequireState: tasks.StateQueued,
@@ -44,8 +41,11 @@ func (s *Store) CancelQueued(ctx context.Context, id string, now time.Time, even
 				tasks.FieldState:      string(tasks.StateCancelled),
 				tasks.FieldFinishedAt: now.UnixMilli(),
 			},
-			Publish: pub,
-		})
+		}
+		if err := event(rec, u); err != nil {
+			return nil, fmt.Errorf("store: cancel %s: %w", id, err)
+		}
+		err = s.Apply(ctx, u)
 		if errors.Is(err, ErrStale) || errors.Is(err, ErrFinal) {
 			continue // the record moved on; look again
 		}

@@ -91,6 +91,9 @@ func (s *Store) CreateLimited(ctx context.Context, rec *tasks.Record, maxActive 
 	if v[0] != 1 {
 		return int(v[1]), ErrTooManyActive
 	}
+	// The index of all tasks is not the owner's: outside the script, which
+	// names the owner's keys only (an entry without a record is purged).
+	s.indexTask(ctx, s.rdb, rec)
 	return int(v[1]), nil
 }
 

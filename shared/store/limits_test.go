@@ -71,7 +71,7 @@ func TestCreateLimited(t *testing.T) {
 		func() { finish(t, s, ids[0], tasks.StateCompleted) },
 		func() { finish(t, s, ids[1], tasks.StateFailed) },
 		func() {
-			if _, err := s.CancelQueued(ctx, ids[2], time.Now(), func(int64) (*store.Publish, error) { return nil, nil }); err != nil {
+			if _, err := s.CancelQueued(ctx, ids[2], time.Now(), func(*tasks.Record, *store.Update) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
 		},

@@ -11,6 +11,13 @@
 //	taskwire:result:<id>          list   the result: a gzip stream cut into chunks, TTL
 //	taskwire:result:<id>:<n>      list   the result being written by attempt n
 //	taskwire:task:<id>:stream:<name> list the last items of one stream of the task's attempt, TTL
+//	taskwire:task:<id>:events     stream the task's history: its events, entry id "<seq>-0", fields
+//	                                     "e" (event name) and "d" (JSON payload); the last
+//	                                     historyLimit of them, TTL (see Update.Event, ReadHistory)
+//	taskwire:user:<owner>:inbox   zset   ids of one identity's finished tasks, by finish time (Unix
+//	                                     ms), TTL; written when a task becomes final
+//	taskwire:undelivered          zset   ids of finished tasks not confirmed delivered yet, by finish
+//	                                     time; written when a task becomes final
 //	taskwire:queue:<kind>         stream the queue of one kind (field "task": tasks.Message JSON)
 //	taskwire:queue                stream the queue of the previous release, all kinds in one;
 //	                                     workers move its entries to their kind's queue
@@ -20,6 +27,9 @@
 //	taskwire:kind:<name>          hash   the kind's descriptors (tasks.KindInfo JSON) by schema hash
 //	taskwire:kind:<name>:workers  zset   "<worker> <schema hash>" of the live workers, by lease end
 //	taskwire:cancel               channel ids of tasks to cancel (pub/sub)
+//
+// The keys of the operator dashboard (the index of all tasks, the heartbeats of
+// workers and servers) are listed in admin.go.
 package store
 
 import (
@@ -101,6 +111,20 @@ func (k Keys) LegacyQueue() string { return k.Prefix + ":queue" }
 // task id.
 func (k Keys) Stream(id, name string) string { return k.Prefix + ":task:" + id + ":stream:" + name }
 
+// Events is the key of the stream that keeps the history of task id: one entry
+// per event, id "<seq>-0", fields "e" (the event's name) and "d" (its JSON
+// payload).
+func (k Keys) Events(id string) string { return k.Prefix + ":task:" + id + ":events" }
+
+// Inbox is the key of the sorted set of the ids of owner's finished tasks, scored
+// by the Unix millisecond at which they finished.
+func (k Keys) Inbox(owner string) string { return k.Prefix + ":user:" + owner + ":inbox" }
+
+// Undelivered is the key of the sorted set of the ids of finished tasks whose final
+// event no socket of the owner confirmed yet, scored by the Unix millisecond at
+// which they finished.
+func (k Keys) Undelivered() string { return k.Prefix + ":undelivered" }
+
 // Delayed is the key of the sorted set of queue messages waiting for a retry, scored
 // by the Unix millisecond at which they are due. Workers move each one to the
 // queue of its kind when it is due.
@@ -163,6 +187,7 @@ func (s *Store) Create(ctx context.Context, rec *tasks.Record) error {
 		p.ZAdd(ctx, idx, redis.Z{Score: float64(rec.CreatedAt.UnixMilli()), Member: rec.ID})
 		p.ZRemRangeByRank(ctx, idx, 0, int64(-s.recent-1))
 		p.PExpire(ctx, idx, s.ttl)
+		s.indexTask(ctx, p, rec)
 		return nil
 	})
 	if err != nil {
@@ -267,9 +292,26 @@ type Publish struct {
 	Sharded bool
 }
 
+// Event is a task event as the task's history keeps it (see Keys.Events).
+type Event struct {
+	// Name is the event's name (events.TaskProgress, ...).
+	Name string
+	// Data is the event's JSON payload, as clients receive it.
+	Data []byte
+}
+
+// DefaultHistoryLimit is how many events the history of a task keeps when its
+// record sets no tasks.Record.HistoryLimit (records written before histories
+// existed).
+const DefaultHistoryLimit = 2000
+
 // Update changes a task record and, in the same script, publishes the event that
-// describes the change, so no client can see an event that the record does not
-// already reflect.
+// describes the change and adds it to the task's history, so no client can see
+// an event that the record and the history do not already reflect.
+//
+// An update that makes the state final (completed, failed, cancelled) also puts
+// the task in its owner's inbox (Keys.Inbox) and in the undelivered set
+// (Keys.Undelivered), scored by the record's finishedAt, and publishes Inbox.
 type Update struct {
 	TaskID string
 	// Attempt, when not 0, must be the record's current attempt number, so a worker
@@ -281,6 +323,13 @@ type Update struct {
 	Fields map[string]any
 	// Publish, when not nil, is published after the record is written.
 	Publish *Publish
+	// Event, when not nil, is the event that Publish carries: it is added to the
+	// task's history under Seq (trimmed to the record's historyLimit; the seq of
+	// the newest event dropped goes to the record's historyTrimmed).
+	Event *Event
+	// Inbox, when not nil, is published after Publish when the update makes the
+	// state final: the inbox:item event for the owner's sockets.
+	Inbox *Publish
 	// CommitResult moves the result written by Attempt into place (it must be set
 	// together with the completed state).
 	CommitResult bool
@@ -303,13 +352,42 @@ type Append struct {
 // asked to cancel the task, -1 no record, -2 final state, -3 other attempt, -4
 // sequence not increasing, -5 not in the required state.
 //
+// The history (KEYS[5]) keeps the record's historyLimit newest events (absent:
+// ARGV[13]; negative: none), and up to 31 more: it is trimmed with every 32nd
+// event, which costs less than trimming one entry with each. The record counts the
+// events added in historyCount, so that a reader knows the history dropped
+// some when it holds fewer, and which (those before its first entry; see
+// ReadHistory). Should the history be out of step with the record (an entry at
+// or above the seq, which only a restored or edited Redis can hold), it starts
+// over from this event and says so in historyTrimmed.
+//
+// The script runs for every event a task sends, so it makes as few calls as it
+// can (each costs more in the script than the command itself): one HMGET reads
+// everything the checks need, one HSET writes the record, and the owner's
+// fields are read only when the state becomes final (ARGV[19]). The TTLs of the
+// record and of the history are renewed together, not with every event: with
+// the history's first event, the final one, and any event at least a 16th of
+// the TTL after the last renewal (the record's touchedAt, by the writer's
+// clock ARGV[20]; a clock behind it renews too). So both keys expire together,
+// at least 15/16 of the TTL after a task's last event; should the history
+// still be gone before the record (evicted, deleted), a reader is told
+// (ReasonExpired, or ReasonTrimmed once new events came) instead of getting a
+// gap.
+//
+// The owner's inbox key is ARGV[17] .. owner .. ":inbox", from the record's owner:
+// like createLimitedScript, this assumes one Redis (no cluster).
+//
 // KEYS[1] record, KEYS[2] result of the attempt, KEYS[3] result, KEYS[4] stream
-// (the record's key where unused). ARGV[1] attempt, ARGV[2] seq, ARGV[3] TTL (ms),
-// ARGV[4..6] publish command, channel, payload, ARGV[7] required state, ARGV[8]
-// "1" to commit the result, ARGV[9] number n of stream items, ARGV[10] items kept
-// per stream, then the n items, then field/value pairs.
+// (the record's key where unused), KEYS[5] history, KEYS[6] undelivered set.
+// ARGV[1] attempt, ARGV[2] seq, ARGV[3] TTL (ms), ARGV[4..6] publish command,
+// channel, payload, ARGV[7] required state, ARGV[8] "1" to commit the result,
+// ARGV[9] number n of stream items, ARGV[10] items kept per stream, ARGV[11..12]
+// event name and data ("" for none), ARGV[13] default history limit, ARGV[14..16]
+// inbox publish command, channel, payload, ARGV[17] user key prefix, ARGV[18]
+// task id, ARGV[19] "1" when the update makes the state final, ARGV[20] the
+// writer's clock (Unix ms), then the n items, then field/value pairs.
 var updateScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'attempts')
+local cur = redis.call('HMGET', KEYS[1], 'state', 'seq', 'attempts', 'cancelRequested', 'historyLimit', 'historyCount', 'touchedAt')
 if not cur[1] then return -1 end
 local st = cur[1]
 if st == 'completed' or st == 'failed' or st == 'cancelled' then return -2 end
@@ -321,22 +399,66 @@ if ARGV[8] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
 local n = tonumber(ARGV[9])
-local first = 11 + n
+local first = 21 + n
 if n > 0 then
-  for i = 11, 10 + n, 500 do
-    redis.call('RPUSH', KEYS[4], unpack(ARGV, i, math.min(i + 499, 10 + n)))
+  for i = 21, 20 + n, 500 do
+    redis.call('RPUSH', KEYS[4], unpack(ARGV, i, math.min(i + 499, 20 + n)))
   end
   redis.call('LTRIM', KEYS[4], -tonumber(ARGV[10]), -1)
   redis.call('PEXPIRE', KEYS[4], ARGV[3])
 end
-if #ARGV >= first then
-  redis.call('HSET', KEYS[1], 'seq', ARGV[2], unpack(ARGV, first))
-else
-  redis.call('HSET', KEYS[1], 'seq', ARGV[2])
+local lim = 0
+local hk, hv = 'seq', ARGV[2]
+if ARGV[11] ~= '' then
+  lim = tonumber(cur[5] or '')
+  if not lim or lim == 0 then lim = tonumber(ARGV[13]) end
+  if lim > 0 then
+    hk, hv = 'historyCount', (tonumber(cur[6] or '') or 0) + 1
+  else
+    hk = 'historyTrimmed'
+  end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local touched = cur[7]
+local age = tonumber(ARGV[20]) - (tonumber(touched or '') or 0)
+local renew = ARGV[19] == '1' or age < 0 or age * 16 >= tonumber(ARGV[3])
+if renew then touched = ARGV[20] end
+if #ARGV >= first then
+  redis.call('HSET', KEYS[1], 'seq', ARGV[2], hk, hv, 'touchedAt', touched, unpack(ARGV, first))
+else
+  redis.call('HSET', KEYS[1], 'seq', ARGV[2], hk, hv, 'touchedAt', touched)
+end
+if renew then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+if lim > 0 then
+  local id = ARGV[2] .. '-0'
+  local r = redis.pcall('XADD', KEYS[5], id, 'e', ARGV[11], 'd', ARGV[12])
+  if type(r) == 'table' and r.err then
+    redis.call('DEL', KEYS[5])
+    redis.call('XADD', KEYS[5], id, 'e', ARGV[11], 'd', ARGV[12])
+    redis.call('HSET', KEYS[1], 'historyTrimmed', tonumber(ARGV[2]) - 1, 'historyCount', 1)
+    hv = 1
+  end
+  if hv % 32 == 0 then redis.call('XTRIM', KEYS[5], 'MAXLEN', lim) end
+  if renew or hv == 1 then redis.call('PEXPIRE', KEYS[5], ARGV[3]) end
+end
 if ARGV[4] ~= '' then redis.call(ARGV[4], ARGV[5], ARGV[6]) end
-if redis.call('HGET', KEYS[1], 'cancelRequested') == '1' then return 2 end
+if ARGV[19] == '1' then
+  local fin = redis.call('HMGET', KEYS[1], 'owner', 'finishedAt')
+  local at = tonumber(fin[2] or '')
+  if not at then
+    local tm = redis.call('TIME')
+    at = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+  end
+  local id = ARGV[18]
+  if fin[1] then
+    local inbox = ARGV[17] .. fin[1] .. ':inbox'
+    redis.call('ZADD', inbox, at, id)
+    redis.call('ZREMRANGEBYSCORE', inbox, '-inf', '(' .. (at - tonumber(ARGV[3])))
+    redis.call('PEXPIRE', inbox, ARGV[3])
+  end
+  redis.call('ZADD', KEYS[6], at, id)
+  if ARGV[14] ~= '' then redis.call(ARGV[14], ARGV[15], ARGV[16]) end
+end
+if cur[4] == '1' then return 2 end
 return 1
 `)
 
@@ -350,7 +472,7 @@ func (s *Store) Apply(ctx context.Context, u *Update) error {
 // apply runs u and returns the script's result code with its error.
 func (s *Store) apply(ctx context.Context, u *Update) (int, error) {
 	rec := s.keys.Task(u.TaskID)
-	keys := []string{rec, rec, rec, rec}
+	keys := []string{rec, rec, rec, rec, s.keys.Events(u.TaskID), s.keys.Undelivered()}
 	if u.CommitResult {
 		keys[1], keys[2] = s.keys.ResultTemp(u.TaskID, u.Attempt), s.keys.Result(u.TaskID)
 	}
@@ -359,26 +481,26 @@ func (s *Store) apply(ctx context.Context, u *Update) (int, error) {
 		keys[3] = s.keys.Stream(u.TaskID, u.Append.Stream)
 		items = u.Append.Items
 	}
-	args := make([]any, 0, 10+len(items)+2*len(u.Fields))
+	args := make([]any, 0, 19+len(items)+2*len(u.Fields))
 	attempt := ""
 	if u.Attempt != 0 {
 		attempt = strconv.Itoa(u.Attempt)
 	}
 	args = append(args, attempt, u.Seq, s.ttl.Milliseconds())
-	if u.Publish != nil {
-		cmd := "PUBLISH"
-		if u.Publish.Sharded {
-			cmd = "SPUBLISH"
-		}
-		args = append(args, cmd, u.Publish.Channel, u.Publish.Payload)
-	} else {
-		args = append(args, "", "", "")
-	}
+	args = appendPublish(args, u.Publish)
 	commit := ""
 	if u.CommitResult {
 		commit = "1"
 	}
 	args = append(args, string(u.RequireState), commit, len(items), tasks.MaxStreamItems)
+	if u.Event != nil && u.Event.Name != "" {
+		args = append(args, u.Event.Name, u.Event.Data)
+	} else {
+		args = append(args, "", "")
+	}
+	args = append(args, DefaultHistoryLimit)
+	args = appendPublish(args, u.Inbox)
+	args = append(args, s.keys.Prefix+":user:", u.TaskID, finalFlag(u.Fields), time.Now().UnixMilli())
 	for _, it := range items {
 		args = append(args, it)
 	}
@@ -393,6 +515,34 @@ func (s *Store) apply(ctx context.Context, u *Update) (int, error) {
 		return 0, fmt.Errorf("store: update %s: %w", u.TaskID, err)
 	}
 	return n, resultCode(n)
+}
+
+// finalFlag is "1" when fields set a final state, else "".
+func finalFlag(fields map[string]any) string {
+	var st tasks.State
+	switch v := fields[tasks.FieldState].(type) {
+	case string:
+		st = tasks.State(v)
+	case tasks.State:
+		st = v
+	}
+	if st.Final() {
+		return "1"
+	}
+	return ""
+}
+
+// appendPublish adds the command, channel and payload of p to args (three empty
+// strings for nil).
+func appendPublish(args []any, p *Publish) []any {
+	if p == nil {
+		return append(args, "", "", "")
+	}
+	cmd := "PUBLISH"
+	if p.Sharded {
+		cmd = "SPUBLISH"
+	}
+	return append(args, cmd, p.Channel, p.Payload)
 }
 
 func resultCode(n int) error {
@@ -411,7 +561,8 @@ func resultCode(n int) error {
 
 // startScript begins an attempt: state running, attempts + 1, startedAt; the
 // metadata and the streams of the previous attempt are dropped (a retry starts
-// over; the stream keys are the record's key + ":stream:<name>"). It returns
+// over; the stream keys are the record's key + ":stream:<name>"). The history
+// (the record's key + ":events") is kept, and lives as long as the record. It returns
 // the whole record as a flat field/value list, or a negative number like
 // updateScript. With ARGV[3] (see StartAttemptLimit) it returns -6 instead when the
 // record's attempts reached its maxAttempts, or ARGV[3] when the record has none.
@@ -435,6 +586,7 @@ for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
   end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1] .. ':events', ARGV[2])
 return redis.call('HGETALL', KEYS[1])
 `)
 

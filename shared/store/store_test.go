@@ -192,8 +192,9 @@ func TestCancel(t *testing.T) {
 	if _, err := sub.Receive(ctx); err != nil {
 		t.Fatal(err)
 	}
-	event := func(seq int64) (*store.Publish, error) {
-		return &store.Publish{Channel: "events", Payload: []byte{byte(seq)}}, nil
+	event := func(_ *tasks.Record, u *store.Update) error {
+		u.Publish = &store.Publish{Channel: "events", Payload: []byte{byte(u.Seq)}}
+		return nil
 	}
 
 	queued := newRecord("alice")

@@ -16,6 +16,10 @@ type Message struct {
 	Params     json.RawMessage `json:"params"`
 	Owner      string          `json:"owner"`
 	EnqueuedAt time.Time       `json:"enqueuedAt"`
+	// TraceParent is the W3C trace context of the enqueue, so that the
+	// worker's attempt joins the task's trace; empty when tracing is off (and
+	// in messages of earlier releases).
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // Encode returns the JSON form of m.

@@ -104,6 +104,28 @@ type Record struct {
 	// QueueEntry is the id of the task's entry in its kind's queue stream; it is
 	// never sent to clients.
 	QueueEntry string `json:"-"`
+	// DeliveredAt is when a socket of the owner first confirmed that it had
+	// the task's final event (task:received).
+	DeliveredAt *time.Time `json:"deliveredAt,omitempty"`
+	// SeenAt is when the owner first marked the task's inbox item seen
+	// (POST /api/v1/inbox/ack or inbox:ack).
+	SeenAt *time.Time `json:"seenAt,omitempty"`
+	// HistoryLimit is how many of the task's events its history keeps (set
+	// when the task is created, from TASK_HISTORY_LIMIT): 0 means the default
+	// (2000, also for records older than histories), a negative number none.
+	// It is never sent to clients.
+	HistoryLimit int `json:"-"`
+	// HistoryTrimmed is the seq of the newest event that the history is known
+	// to have dropped when it started over (0: none). The events it dropped to
+	// keep its limit follow from HistoryCount. It is never sent to clients.
+	HistoryTrimmed int64 `json:"-"`
+	// HistoryCount is how many events were added to the history (since it
+	// last started over): when the history holds fewer, it dropped the oldest
+	// to keep its limit. It is never sent to clients.
+	HistoryCount int64 `json:"-"`
+	// TraceParent is the W3C trace context of the task's creation, the root of
+	// its trace (empty when tracing was off); it is never sent to clients.
+	TraceParent string `json:"-"`
 }
 
 // Bounds of what one attempt of a task may keep in its record.
@@ -123,37 +145,43 @@ const (
 
 // Hash field names of a record in Redis.
 const (
-	FieldID            = "id"
-	FieldKind          = "kind"
-	FieldState         = "state"
-	FieldOwner         = "owner"
-	FieldSeq           = "seq"
-	FieldPercent       = "percent"
-	FieldDone          = "done"
-	FieldTotal         = "total"
-	FieldStage         = "stage"
-	FieldEtaSeconds    = "etaSeconds"
-	FieldAttempts      = "attempts"
-	FieldMaxAttempts   = "maxAttempts"
-	FieldNextAttemptAt = "nextAttemptAt"
-	FieldCancel        = "cancelRequested"
-	FieldParams        = "params"
-	FieldCreatedAt     = "createdAt"
-	FieldStartedAt     = "startedAt"
-	FieldFinishedAt    = "finishedAt"
-	FieldResultURL     = "resultUrl"
-	FieldResultRows    = "resultRows"
-	FieldResultBytes   = "resultBytes"
-	FieldResultType    = "resultType"
-	FieldResultName    = "resultName"
-	FieldErrorCode     = "errorCode"
-	FieldErrorMessage  = "errorMessage"
-	FieldStageMessage  = "stageMessage"
-	FieldMetadata      = "metadata"
-	FieldResultValue   = "resultValue"
-	FieldSchemaHash    = "schemaHash"
-	FieldNoLiveWorker  = "noLiveWorker"
-	FieldQueueEntry    = "queueEntry"
+	FieldID             = "id"
+	FieldKind           = "kind"
+	FieldState          = "state"
+	FieldOwner          = "owner"
+	FieldSeq            = "seq"
+	FieldPercent        = "percent"
+	FieldDone           = "done"
+	FieldTotal          = "total"
+	FieldStage          = "stage"
+	FieldEtaSeconds     = "etaSeconds"
+	FieldAttempts       = "attempts"
+	FieldMaxAttempts    = "maxAttempts"
+	FieldNextAttemptAt  = "nextAttemptAt"
+	FieldCancel         = "cancelRequested"
+	FieldParams         = "params"
+	FieldCreatedAt      = "createdAt"
+	FieldStartedAt      = "startedAt"
+	FieldFinishedAt     = "finishedAt"
+	FieldResultURL      = "resultUrl"
+	FieldResultRows     = "resultRows"
+	FieldResultBytes    = "resultBytes"
+	FieldResultType     = "resultType"
+	FieldResultName     = "resultName"
+	FieldErrorCode      = "errorCode"
+	FieldErrorMessage   = "errorMessage"
+	FieldStageMessage   = "stageMessage"
+	FieldMetadata       = "metadata"
+	FieldResultValue    = "resultValue"
+	FieldSchemaHash     = "schemaHash"
+	FieldNoLiveWorker   = "noLiveWorker"
+	FieldQueueEntry     = "queueEntry"
+	FieldDeliveredAt    = "deliveredAt"
+	FieldSeenAt         = "seenAt"
+	FieldHistoryLimit   = "historyLimit"
+	FieldHistoryTrimmed = "historyTrimmed"
+	FieldHistoryCount   = "historyCount"
+	FieldTraceParent    = "traceparent"
 	// FieldStreamPrefix starts the field that counts the items of one stream:
 	// "stream:<name>".
 	FieldStreamPrefix = "stream:"
@@ -226,6 +254,24 @@ func (r *Record) Fields() map[string]any {
 	for name, n := range r.Streams {
 		f[FieldStreamPrefix+name] = n
 	}
+	if r.DeliveredAt != nil {
+		f[FieldDeliveredAt] = r.DeliveredAt.UnixMilli()
+	}
+	if r.SeenAt != nil {
+		f[FieldSeenAt] = r.SeenAt.UnixMilli()
+	}
+	if r.HistoryLimit != 0 {
+		f[FieldHistoryLimit] = r.HistoryLimit
+	}
+	if r.HistoryTrimmed != 0 {
+		f[FieldHistoryTrimmed] = r.HistoryTrimmed
+	}
+	if r.HistoryCount != 0 {
+		f[FieldHistoryCount] = r.HistoryCount
+	}
+	if r.TraceParent != "" {
+		f[FieldTraceParent] = r.TraceParent
+	}
 	return f
 }
 
@@ -277,6 +323,12 @@ func RecordFromHash(h map[string]string) (*Record, error) {
 	r.SchemaHash = h[FieldSchemaHash]
 	r.NoLiveWorker = h[FieldNoLiveWorker] == "1"
 	r.QueueEntry = h[FieldQueueEntry]
+	r.DeliveredAt = p.optTime(FieldDeliveredAt)
+	r.SeenAt = p.optTime(FieldSeenAt)
+	r.HistoryLimit = int(p.int(FieldHistoryLimit))
+	r.HistoryTrimmed = p.int(FieldHistoryTrimmed)
+	r.HistoryCount = p.int(FieldHistoryCount)
+	r.TraceParent = h[FieldTraceParent]
 	for k := range h {
 		if name, ok := strings.CutPrefix(k, FieldStreamPrefix); ok {
 			if r.Streams == nil {

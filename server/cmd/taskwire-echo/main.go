@@ -164,7 +164,11 @@ func socketIOServer(ctx context.Context, redisURL string, log *slog.Logger) (htt
 	io := socket.NewServer(nil, opts)
 	broadcast := redisURL != ""
 	for _, nsp := range []socket.Namespace{io.Sockets(), io.Of("/custom", nil)} {
-		_ = nsp.On("connection", func(args ...any) { echo(args[0].(*socket.Socket), broadcast) })
+		_ = nsp.On("connection", func(args ...any) {
+			s := args[0].(*socket.Socket)
+			echo(s, broadcast)
+			transport.SocketReady(s.Conn(), s.Nsp().Name())
+		})
 	}
 	h := transport.Handler(io.ServeHandler(nil))
 	return h, func() {

@@ -17,18 +17,25 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/taskwire/taskwire/server/internal/admin"
+	"github.com/taskwire/taskwire/server/internal/adminui"
 	"github.com/taskwire/taskwire/server/internal/auth"
 	"github.com/taskwire/taskwire/server/internal/config"
 	"github.com/taskwire/taskwire/server/internal/httpapi"
 	"github.com/taskwire/taskwire/server/internal/metrics"
 	"github.com/taskwire/taskwire/server/internal/realtime"
+	"github.com/taskwire/taskwire/server/internal/redisadapter"
+	"github.com/taskwire/taskwire/server/internal/relaytrace"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/socketapi"
 	"github.com/taskwire/taskwire/server/internal/taskservice"
 	"github.com/taskwire/taskwire/server/internal/web"
+	"github.com/taskwire/taskwire/shared/operator"
 	"github.com/taskwire/taskwire/shared/store"
+	"github.com/taskwire/taskwire/shared/tracing"
 )
 
 // ConfigError is a configuration the server cannot start with: a variable with a
@@ -62,6 +69,11 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		cfg.Secret = session.RandomSecret()
 		log.Warn("TASKWIRE_SECRET is not set: using a random secret; sessions end when this process stops and are not shared with other replicas")
 	}
+	traces, err := tracing.Setup(ctx, getenv, "taskwire-server")
+	if err != nil {
+		return &ConfigError{Err: err}
+	}
+	defer flushTraces(traces, cfg.ShutdownTimeout, log)
 	signer, err := session.NewSigner(cfg.Secret)
 	if err != nil {
 		return &ConfigError{Err: err}
@@ -84,7 +96,21 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	st := store.New(rdb, &store.Options{Prefix: cfg.Prefix, TTL: cfg.TaskTTL})
 
 	mets := metrics.New(nil)
+	mets.WatchRedis(rdb)
+	var onRelay func(*redisadapter.Relayed)
+	if traces.Enabled() {
+		relay := relaytrace.New(relaytrace.Options{Tracer: traces.Tracer(), Redis: rdb, Keys: st.Keys(), Logger: log})
+		rctx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+		go relay.Run(rctx)
+		defer func() { stopRelay(); <-relay.Done() }() // before the traces are flushed
+		onRelay = relay.Observe
+		log.Info("tracing on", "endpoint", traceEndpoint(getenv))
+	}
 	sockets := &socketapi.Handlers{}
+	var keepHeaders []string
+	if cfg.AdminToken != nil {
+		keepHeaders = adminui.KeptHeaders // what the Admin UI shows of a socket
+	}
 	var resync atomic.Pointer[realtime.Server] // set once rt is built
 	rt, err := realtime.New(ctx, realtime.Config{
 		Redis:                 rdb,
@@ -103,6 +129,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		TrustProxy:            cfg.TrustProxy,
 		MaxSocketsPerIdentity: cfg.MaxSocketsPerIdentity,
 		OnConnection:          sockets.Register,
+		KeepHeaders:           keepHeaders,
 		// Events published while the adapter was not subscribed are lost for
 		// this server's sockets: send them the current state of their tasks.
 		OnResubscribe: func() {
@@ -115,15 +142,34 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		},
 		Logger:   log,
 		Observer: mets,
+		OnRelay:  onRelay,
 	})
 	if err != nil {
 		return fmt.Errorf("realtime: %w", err)
 	}
 	resync.Store(rt)
+	if cfg.AdminToken != nil {
+		admin, err := adminui.Install(rt.IO(), adminui.Config{Token: cfg.AdminToken,
+			ReadOnly: cfg.AdminUIReadOnly, Events: cfg.AdminUIEvents, Logger: log})
+		if err != nil {
+			return fmt.Errorf("admin ui: %w", err)
+		}
+		defer admin.Close()
+		log.Info("Socket.IO Admin UI namespace served", "namespace", adminui.Namespace, "serverId", admin.ServerID(),
+			"readOnly", cfg.AdminUIReadOnly, "events", cfg.AdminUIEvents)
+	}
 	mets.Watch(rt.Stats)
+	var ops *admin.Service // the operator dashboard; nil when off
 	tasks := taskservice.New(taskservice.Config{Store: st, Joiner: rt, Key: cfg.SocketIOKey, Sharded: cfg.SocketIOAdapter == "sharded",
 		MaxAttempts: cfg.MaxAttempts, Logger: log,
-		CreateRate: cfg.TaskCreateRate, CreateBurst: cfg.TaskCreateBurst, MaxActive: cfg.MaxActiveTasks})
+		CreateRate: cfg.TaskCreateRate, CreateBurst: cfg.TaskCreateBurst, MaxActive: cfg.MaxActiveTasks,
+		HistoryLimit: historyLimit(cfg.TaskHistoryLimit), Tracer: traces.Tracer(),
+		OnChange: func(c operator.TaskChange) { ops.Notify(c) }, OnDelivered: mets.Delivered})
+	ops = admin.New(admin.Config{Token: cfg.AdminToken, Store: st, Tasks: tasks, Realtime: rt, Addr: cfg.HTTPAddr,
+		Logger: log.With("component", "admin")})
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go tasks.SweepUndelivered(sweepCtx, taskservice.DefaultSweepInterval, mets.Undelivered)
 	*sockets = socketapi.Handlers{Tasks: tasks, Logger: log,
 		InFlight: cfg.EventsInFlight, Queued: cfg.EventsQueued, Workers: cfg.EventWorkers, OnFlood: mets.Flooded}
 
@@ -136,6 +182,7 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Signer:   signer,
 		Auth:     verifier,
 		Tasks:    tasks,
+		Admin:    ops,
 		Realtime: rt.Handler(),
 		Static:   static,
 		Ready: func(ctx context.Context) error {
@@ -154,7 +201,12 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		AllowedOrigins: cfg.AllowedOrigins,
 		TrustProxy:     cfg.TrustProxy,
 		Logger:         log,
+		Tracer:         apiTracer(traces),
 	})
+
+	if testHookRouter != nil {
+		testHookRouter(router)
+	}
 
 	if cfg.PprofAddr != "" {
 		closePprof, err := servePprof(cfg.PprofAddr, log)
@@ -176,6 +228,16 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+displayAddr(ln.Addr()))
+	opsDone := make(chan struct{})
+	opsCtx, stopOps := context.WithCancel(ctx)
+	defer stopOps()
+	go func() {
+		defer close(opsDone)
+		ops.Run(opsCtx)
+	}()
+	if ops.Enabled() {
+		log.Info("operator dashboard on", "url", "http://"+displayAddr(ln.Addr())+"/admin/")
+	}
 
 	select {
 	case err := <-serveErr:
@@ -195,9 +257,15 @@ func Run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		log.Warn("closing http server", "err", err)
 		_ = srv.Close()
 	}
+	stopOps()
+	<-opsDone
 	log.Info("stopped")
 	return nil
 }
+
+// testHookRouter, when set by a test, is given the router before the server
+// listens (to list its routes).
+var testHookRouter func(*gin.Engine)
 
 // displayAddr turns a wildcard listen address into one a browser can open.
 func displayAddr(a net.Addr) string {
@@ -217,4 +285,13 @@ type redisLog struct{ log *slog.Logger }
 
 func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// historyLimit turns TASK_HISTORY_LIMIT into taskservice.Config.HistoryLimit,
+// where 0 is the default and "none" is negative.
+func historyLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -19,6 +19,12 @@ import (
 	"github.com/taskwire/taskwire/shared/envconf"
 )
 
+// Bounds of TASK_HISTORY_LIMIT.
+const (
+	DefaultTaskHistoryLimit = 2000
+	MaxTaskHistoryLimit     = 100000
+)
+
 // Config is the server configuration.
 type Config struct {
 	// HTTPAddr is where the server listens (HTTP_ADDR, default ":8080").
@@ -141,6 +147,23 @@ type Config struct {
 	// StaticDir, when set, serves the web app from this directory instead of the
 	// copy built into the binary (STATIC_DIR).
 	StaticDir string
+	// AdminToken, when set, is the operator credential (ADMIN_TOKEN, at least 32
+	// bytes): it opens the operator dashboard (/admin/), its API
+	// (/api/v1/admin/) and the Socket.IO Admin UI namespace. Unset, all of them
+	// are off. No user token, API key or viewer token ever opens them.
+	AdminToken []byte
+	// AdminUIReadOnly makes the Socket.IO Admin UI namespace read-only
+	// (ADMIN_UI_READONLY, default false): no disconnecting sockets, no making
+	// them leave task rooms.
+	AdminUIReadOnly bool
+	// AdminUIEvents relays the events every socket sends and receives to the
+	// Admin UI while one is connected (ADMIN_UI_EVENTS, default false): at
+	// most 50 a second per server, each a Redis publish.
+	AdminUIEvents bool
+	// TaskHistoryLimit is how many events of each task are kept in its history
+	// for resuming clients (TASK_HISTORY_LIMIT, default 2000, 0 keeps none,
+	// at most 100000); the history also expires with the task (TASK_TTL).
+	TaskHistoryLimit int
 	// PprofAddr, when set, serves the Go profiler (net/http/pprof) on this
 	// address, on a listener of its own (PPROF_ADDR, default off). Profiles reveal
 	// internals: bind it to loopback.
@@ -226,6 +249,33 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.Secret = []byte(s)
 	} else {
 		c.SecretGenerated = true
+	}
+	if s := getenv("ADMIN_TOKEN"); s != "" {
+		if len(s) < 32 {
+			bad("ADMIN_TOKEN", "must be at least 32 bytes, got %d", len(s))
+		}
+		c.AdminToken = []byte(s)
+	}
+	for _, v := range []struct {
+		name string
+		dst  *bool
+	}{{"ADMIN_UI_READONLY", &c.AdminUIReadOnly}, {"ADMIN_UI_EVENTS", &c.AdminUIEvents}} {
+		if s := getenv(v.name); s != "" {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				bad(v.name, "%q is not true or false", s)
+			} else {
+				*v.dst = b
+			}
+		}
+	}
+	c.TaskHistoryLimit = DefaultTaskHistoryLimit
+	if s := getenv("TASK_HISTORY_LIMIT"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > MaxTaskHistoryLimit {
+			bad("TASK_HISTORY_LIMIT", "%q is not a whole number from 0 to %d", s, MaxTaskHistoryLimit)
+		}
+		c.TaskHistoryLimit = n
 	}
 	if s := getenv("ANONYMOUS_SESSIONS"); s != "" {
 		b, err := strconv.ParseBool(s)
@@ -409,6 +459,9 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("taskCreateBurst", c.TaskCreateBurst),
 		slog.Int("maxActiveTasks", c.MaxActiveTasks),
 		slog.Bool("trustProxy", c.TrustProxy),
+		slog.Bool("adminTokenSet", c.AdminToken != nil),
+		slog.Bool("adminUIReadOnly", c.AdminUIReadOnly),
+		slog.Bool("adminUIEvents", c.AdminUIEvents),
 		slog.String("staticDir", c.StaticDir),
 		slog.String("pprofAddr", c.PprofAddr),
 	)

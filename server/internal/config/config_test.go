@@ -92,3 +92,22 @@ func TestSocketIOAdapter(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminUI(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.AdminToken != nil || c.AdminUIReadOnly || c.AdminUIEvents {
+		t.Fatalf("default: %v %v %v %v (want off)", c.AdminToken, c.AdminUIReadOnly, c.AdminUIEvents, err)
+	}
+	token := strings.Repeat("t", 32)
+	c, err = Load(env(map[string]string{"ADMIN_TOKEN": token, "ADMIN_UI_READONLY": "true", "ADMIN_UI_EVENTS": "1"}))
+	if err != nil || string(c.AdminToken) != token || !c.AdminUIReadOnly || !c.AdminUIEvents {
+		t.Fatalf("set: %+v %v", c, err)
+	}
+	if s := c.LogValue().String(); strings.Contains(s, token) || !strings.Contains(s, "adminTokenSet=true") {
+		t.Fatalf("logged: %s", s)
+	}
+	_, err = Load(env(map[string]string{"ADMIN_UI_READONLY": "sometimes", "ADMIN_UI_EVENTS": "lots"}))
+	if err == nil || !strings.Contains(err.Error(), "ADMIN_UI_READONLY") || !strings.Contains(err.Error(), "ADMIN_UI_EVENTS") {
+		t.Fatalf("bad values: %v", err)
+	}
+}

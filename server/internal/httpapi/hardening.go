@@ -72,8 +72,9 @@ func noSniff(c *gin.Context) {
 func requireJSON(c *gin.Context) {
 	r := c.Request
 	switch {
-	case r.Method == http.MethodPost && r.ContentLength == 0 && strings.HasSuffix(r.URL.Path, "/viewers"):
-		c.Next() // its body is optional
+	case r.Method == http.MethodPost && r.ContentLength == 0 &&
+		(strings.HasSuffix(r.URL.Path, "/viewers") || strings.HasPrefix(r.URL.Path, "/api/v1/admin/")):
+		c.Next() // its body is optional; the operator's actions have none
 		return
 	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
 	case safeMethod(r.Method) || r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody:

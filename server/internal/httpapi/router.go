@@ -1,5 +1,6 @@
 // Package httpapi is taskwire's HTTP API (gin): anonymous sessions, tasks and their
 // results under /api/v1, health endpoints, the Socket.IO endpoint and the web app.
+// Its OpenAPI document is served at /api/v1/openapi.json (package openapi).
 //
 // Every error is JSON: {"error":{"code":"...","message":"..."}} with a stable code.
 package httpapi
@@ -15,8 +16,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/taskwire/taskwire/server/internal/admin"
 	"github.com/taskwire/taskwire/server/internal/auth"
+	"github.com/taskwire/taskwire/server/internal/openapi"
 	"github.com/taskwire/taskwire/server/internal/session"
 	"github.com/taskwire/taskwire/server/internal/taskservice"
 )
@@ -33,6 +37,9 @@ type Deps struct {
 	// Signer only.
 	Auth  *auth.Verifier
 	Tasks *taskservice.Service
+	// Admin is the operator dashboard's API (/api/v1/admin/); nil answers 404
+	// there.
+	Admin *admin.Service
 	// Realtime serves /socket.io/.
 	Realtime http.Handler
 	// Static serves everything that is not an API route (the web app).
@@ -64,6 +71,8 @@ type Deps struct {
 	// header (clients can send it too).
 	TrustProxy bool
 	Logger     *slog.Logger
+	// Tracer, when set, gives every API request a span (see traceRequest).
+	Tracer trace.Tracer
 }
 
 // Observer is told what the API does, for metrics. Its methods must be quick and
@@ -125,7 +134,11 @@ func NewRouter(d Deps) *gin.Engine {
 	}
 
 	api := r.Group("/api/v1", requireJSON)
+	if d.Tracer != nil {
+		api.Use(h.traceRequest)
+	}
 	api.GET("/session", h.session)
+	api.GET("/openapi.json", gin.WrapH(openapi.Handler()))
 	api.GET("/kinds", h.listKinds)
 	authed := api.Group("", h.identify)
 	authed.POST("/tasks", h.createTask)
@@ -134,7 +147,11 @@ func NewRouter(d Deps) *gin.Engine {
 	authed.DELETE("/tasks/:id", h.cancelTask)
 	authed.GET("/tasks/:id/result", h.getResult)
 	authed.GET("/tasks/:id/streams/:name", h.getStream)
+	authed.GET("/tasks/:id/events", h.getEvents)
 	authed.POST("/tasks/:id/viewers", h.createViewer)
+	authed.GET("/inbox", h.getInbox)
+	authed.POST("/inbox/ack", h.ackInbox)
+	h.adminRoutes(api)
 
 	r.NoMethod(func(c *gin.Context) {
 		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path)

@@ -75,20 +75,29 @@ func (h *handlers) isTLS(r *http.Request) bool {
 	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
-func (h *handlers) createTask(c *gin.Context) {
+// readBody reads the request body, at most MaxBodyBytes, or answers why it
+// could not (413, 408, 400) and returns false.
+func (h *handlers) readBody(c *gin.Context) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		switch {
+		case errors.As(err, &tooLarge):
 			writeError(c, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body must not exceed %d bytes", h.MaxBodyBytes))
-			return
-		}
-		if isTimeout(err) {
+		case isTimeout(err):
 			c.Header("Connection", "close")
 			writeError(c, http.StatusRequestTimeout, "body_timeout", fmt.Sprintf("the body was not received within %s", h.BodyTimeout))
-			return
+		default:
+			writeError(c, http.StatusBadRequest, "bad_request", "could not read the body: "+err.Error())
 		}
-		writeError(c, http.StatusBadRequest, "bad_request", "could not read the body: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+func (h *handlers) createTask(c *gin.Context) {
+	body, ok := h.readBody(c)
+	if !ok {
 		return
 	}
 	p := principal(c)

@@ -114,6 +114,8 @@ func (c *realtimeCollector) Collect(ch chan<- prometheus.Metric) {
 		{"empty_auth", tr.EmptyAuthConnects}, {"client_close_noop", tr.ClientCloseNoops},
 		{"closed_extra_upgrade", tr.ClosedExtraUpgrades}, {"poll_held_for_upgrade", tr.PollsHeldForUpgrade},
 		{"trimmed_error_data", tr.TrimmedErrorData}, {"closed_refused", tr.ClosedRefused},
+		{"held_for_connect", tr.HeldForConnect}, {"connect_settle_late", tr.ConnectSettleLate},
+		{"event_in_order", tr.EventsInOrder}, {"event_taken_late", tr.EventTakenLate},
 	} {
 		ch <- prometheus.MustNewConstMetric(descProtocolFixes, prometheus.CounterValue, float64(f.v), f.label)
 	}

@@ -39,6 +39,9 @@ var (
 	HTTPBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	// DelayBuckets are the bounds of taskwire_event_delay_seconds.
 	DelayBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	// DeliveryBuckets are the bounds of taskwire_tasks_delivery_seconds: from
+	// an owner who watched the task finish to one who came back the next day.
+	DeliveryBuckets = []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600}
 )
 
 // Options configure New.
@@ -63,6 +66,8 @@ type Metrics struct {
 	connects      prometheus.Counter
 	refused       *prometheus.CounterVec
 	floods        prometheus.Counter
+	delivery      prometheus.Histogram
+	undelivered   prometheus.Counter
 
 	// Per event name, resolved once: Sent runs once per event and socket.
 	sent  map[string]prometheus.Counter
@@ -118,6 +123,16 @@ func New(opts *Options) *Metrics {
 			Namespace: Namespace, Subsystem: "socketio", Name: "flood_disconnects_total",
 			Help: "Sockets whose connection was closed for sending more events than they may have unanswered (SOCKETIO_EVENTS_IN_FLIGHT + SOCKETIO_EVENTS_QUEUED).",
 		}),
+		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "tasks", Name: "delivery_seconds",
+			Help: "Time from a task's finish to the first confirmation (task:received) by a socket of its owner that it has the final event, " +
+				"observed by the server that got the confirmation.",
+			Buckets: DeliveryBuckets,
+		}),
+		undelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "tasks", Name: "undelivered_total",
+			Help: "Finished tasks whose final event no socket of their owner confirmed within TASK_TTL; each is counted by the one replica whose sweep found it.",
+		}),
 		sent:  map[string]prometheus.Counter{},
 		delay: map[string]prometheus.Observer{},
 	}
@@ -144,7 +159,7 @@ func New(opts *Options) *Metrics {
 	}
 	m.upgrades.WithLabelValues("websocket")
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.tasksEnqueued, m.sessions, m.upgrades,
-		m.connects, m.refused, m.floods, sent, delay)
+		m.connects, m.refused, m.floods, m.delivery, m.undelivered, sent, delay)
 	if !o.NoRuntime {
 		m.reg.MustRegister(
 			collectors.NewGoCollector(),
@@ -206,6 +221,14 @@ func (m *Metrics) Connected() { m.connects.Inc() }
 
 // Flooded counts a socket closed for flooding (socketapi.Handlers.OnFlood).
 func (m *Metrics) Flooded() { m.floods.Inc() }
+
+// Delivered observes the time from a task's finish to its first delivery
+// confirmation (taskservice.Config.OnDelivered).
+func (m *Metrics) Delivered(d time.Duration) { m.delivery.Observe(max(d.Seconds(), 0)) }
+
+// Undelivered counts n finished tasks never delivered within their TTL
+// (taskservice.Service.SweepUndelivered).
+func (m *Metrics) Undelivered(n int) { m.undelivered.Add(float64(n)) }
 
 // Refused counts a refused handshake or socket (realtime.Observer).
 func (m *Metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc() }

@@ -101,6 +101,11 @@ type Config struct {
 	// object (which carries the session token), headers and query: they are
 	// cleared afterwards.
 	OnConnection func(s *socket.Socket, p *auth.Principal)
+	// KeepHeaders are request headers (by name, case-insensitively) that the
+	// handshake keeps after authentication, for whoever describes sockets
+	// later (the Admin UI shows the User-Agent). Never name Cookie or
+	// Authorization here.
+	KeepHeaders []string
 	// OnResubscribe, when set, is called (on a goroutine of its own) each time
 	// the adapter of the main namespace has subscribed again after its Redis
 	// connection was lost. Events published in between never reached this
@@ -112,6 +117,9 @@ type Config struct {
 	// Observer, when set, is told about sessions, sockets and outgoing events
 	// (for metrics).
 	Observer Observer
+	// OnRelay, when set, is told of every broadcast read from Redis and
+	// written to the local sockets (redisadapter.Config.OnRelay), for traces.
+	OnRelay func(*redisadapter.Relayed)
 }
 
 // Observer is told what the Socket.IO server does, for metrics. Its methods are
@@ -226,7 +234,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	transport.Install()
 
 	acfg := redisadapter.Config{Client: cfg.Redis, Key: cfg.Key, Logger: cfg.Logger,
-		Sharded: cfg.Sharded, SubscriptionMode: wire.SubscriptionMode(cfg.SubscriptionMode)}
+		Sharded: cfg.Sharded, SubscriptionMode: wire.SubscriptionMode(cfg.SubscriptionMode), OnRelay: cfg.OnRelay}
 	if fn := cfg.OnResubscribe; fn != nil {
 		acfg.OnResubscribe = func(nsp string) {
 			if nsp == "/" {
@@ -423,10 +431,27 @@ func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedErr
 	// The handshake's auth object holds the session token: it is kept no
 	// longer than needed. Its copies of the request's headers (the cookie with
 	// the token among them) and query go too: they would cost more than a
-	// kilobyte for every connection's life, and nothing reads them later.
+	// kilobyte for every connection's life, and nothing reads them later,
+	// but the headers of KeepHeaders.
 	h := sock.Handshake()
-	h.Auth, h.Headers, h.Query = nil, nil, nil
+	h.Auth, h.Headers, h.Query = nil, keptHeaders(h.Headers, s.cfg.KeepHeaders), nil
 	next(nil)
+}
+
+// keptHeaders returns the headers of h named in keep, nil when there is none.
+func keptHeaders(h map[string][]string, keep []string) map[string][]string {
+	var out map[string][]string
+	for k, vs := range h {
+		for _, name := range keep {
+			if strings.EqualFold(k, name) && !strings.EqualFold(k, "Cookie") && !strings.EqualFold(k, "Authorization") {
+				if out == nil {
+					out = make(map[string][]string, len(keep))
+				}
+				out[k] = vs
+			}
+		}
+	}
+	return out
 }
 
 // unauthorized is the connect_error of a refused token.
@@ -489,6 +514,27 @@ func (s *Server) trackSessions() {
 		}
 		_ = sock.On("disconnect", func(...any) { s.sess.disconnected(sock) })
 		s.sess.connected(sock)
+	})
+	// Every namespace lets the client's messages go on once it has recorded
+	// a socket (transport.SocketReady), and hands its events to the socket's
+	// catch-all listeners in the order sent (transport.KeepOrder). The main
+	// namespace's handlers are attached before, in authenticate, so this
+	// listener is the last of them.
+	ready := func(args ...any) {
+		sock, ok := args[0].(*socket.Socket)
+		if !ok {
+			return
+		}
+		conn, nsp := sock.Conn(), sock.Nsp().Name()
+		transport.KeepOrder(conn, nsp)
+		sock.OnAny(func(...any) { transport.EventTaken(conn) })
+		transport.SocketReady(conn, nsp)
+	}
+	_ = s.io.Sockets().On("connection", ready)
+	_ = s.io.On("new_namespace", func(args ...any) {
+		if n, ok := args[0].(socket.Namespace); ok {
+			_ = n.On("connection", ready)
+		}
 	})
 }
 

@@ -3,6 +3,7 @@ package realtime_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -185,6 +186,39 @@ func TestOnConnectionSeesFirstEvent(t *testing.T) {
 	p, err := c.Next(ctxT(t, 5*time.Second))
 	if err != nil || p.Type != eiotest.TypeAck || string(p.Data) != `["alice"]` {
 		t.Fatalf("ack: %+v %v", p, err)
+	}
+}
+
+// TestCatchAllListenersSeeEventsInOrder: the handlers OnConnection attaches
+// as catch-all listeners (as the task events' are) see a client's events in
+// the order it sent them.
+func TestCatchAllListenersSeeEventsInOrder(t *testing.T) {
+	const n = 300
+	got := make(chan float64, n)
+	r := newReplica(t, redistest.Start(t).Addr, func(c *realtime.Config) {
+		c.OnConnection = func(s *socket.Socket, _ *auth.Principal) {
+			s.OnAny(func(args ...any) {
+				if v, ok := args[len(args)-1].(float64); ok {
+					got <- v
+				}
+			})
+		}
+	})
+	c, _ := connect(t, r, "tok-alice")
+	for i := range n {
+		if err := c.SendRaw(fmt.Sprintf(`42["e",%d]`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		select {
+		case v := <-got:
+			if v != float64(i) {
+				t.Fatalf("event %d reached the listener as number %d", int(v), i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d events of %d arrived", i, n)
+		}
 	}
 }
 

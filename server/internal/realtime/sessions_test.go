@@ -34,9 +34,9 @@ func TestSilentSessionsDoNotHoldPlaces(t *testing.T) {
 	for range 10 {
 		silent = append(silent, dial(t, r.url, nil))
 	}
-	if st := r.srv.Stats(); st.Unauthenticated != 10 {
-		t.Fatalf("unauthenticated sessions: %d, want 10", st.Unauthenticated)
-	}
+	// A session is counted once the engine reports it, which may be just
+	// after its client has the open packet.
+	testwait.For(t, 5*time.Second, "10 unauthenticated sessions", func() bool { return r.srv.Stats().Unauthenticated == 10 })
 	connect(t, r, "tok-alice")
 	connect(t, r, "tok-bob")
 	// The server is full of authenticated clients now.

@@ -79,6 +79,10 @@ type Config struct {
 	// subscription was down never reach this server, so this is the moment to
 	// resend state to the local sockets.
 	OnResubscribe func(nsp string)
+	// OnRelay, when set, is called on the subscription's goroutine after each
+	// broadcast read from Redis was written to the local sockets (for traces).
+	// It must be quick: the next message waits for it. Nil costs nothing.
+	OnRelay func(r *Relayed)
 }
 
 const (
@@ -271,6 +275,33 @@ func (a *Adapter) Close() {
 		delete(a.b.adapters, a)
 		a.b.mu.Unlock()
 	})
+}
+
+// AwaitRooms returns once the messages for rooms published from now on reach
+// this server: at once with the classic bus and the sharded bus's static mode
+// (one subscription carries every room); in the dynamic modes, once Redis has
+// confirmed the subscription to each room's channel (joining a room only asks
+// for it). A handler that joins a socket to a room and then reads what was sent
+// to that room before (a task's record and history, say) calls it between the
+// two, or an event published in between could reach neither. It returns ctx's
+// error if ctx ends first; rooms no local socket is in are not waited for.
+func (a *Adapter) AwaitRooms(ctx context.Context, rooms ...socket.Room) error {
+	s, ok := a.bus.(*shardedBus)
+	if !ok || s.mode == wire.SubscriptionStatic {
+		return nil
+	}
+	for _, room := range rooms {
+		c := s.await(string(room))
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return fmt.Errorf("redisadapter: subscription to room %q not confirmed: %w", room, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // RoomChannels returns the room channels this adapter asked to subscribe to

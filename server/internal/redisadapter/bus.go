@@ -79,6 +79,9 @@ func (a *Adapter) loop(want []string) {
 				return
 			}
 			a.b.stats.subscriptions.Add(1)
+			if s, ok := a.bus.(*shardedBus); ok && m.Kind == "ssubscribe" {
+				s.confirmed(m.Channel)
+			}
 			if wanted[m.Channel] && !confirmed[m.Channel] {
 				confirmed[m.Channel] = true
 				if len(confirmed) == len(wanted) {

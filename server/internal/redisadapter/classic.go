@@ -102,6 +102,7 @@ func (c *classicBus) deliver(m *redis.Message, payload []byte) {
 // matching local sockets.
 func (c *classicBus) onBroadcast(channel string, payload []byte) {
 	a := c.a
+	received := a.now()
 	room, ok := c.ch.RoomOf(channel)
 	if !ok {
 		a.b.stats.ignored.Add(1)
@@ -130,7 +131,8 @@ func (c *classicBus) onBroadcast(channel string, payload []byte) {
 		return
 	}
 	a.b.stats.delivered.Add(1)
-	deliverLocal(a.memory, o, target{rooms: lb.Opts.Rooms, except: lb.Opts.Except})
+	n := deliverLocal(a.memory, o, target{rooms: lb.Opts.Rooms, except: lb.Opts.Except})
+	a.relayed(lb.Opts.Rooms, n, received, o.parserPacket)
 }
 
 // onRequest handles a message of the request channel.

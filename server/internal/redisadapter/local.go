@@ -177,15 +177,15 @@ const parallelMin = 256
 // deliverLocal sends o to every local socket that t selects. Large broadcasts
 // are written by up to GOMAXPROCS goroutines, each taking a share of the
 // recipients; it returns once all are written, so that the next broadcast never
-// overtakes this one on any socket.
-func deliverLocal(mem *memory, o *outgoing, t target) {
+// overtakes this one on any socket. It returns the number of recipients.
+func deliverLocal(mem *memory, o *outgoing, t target) int {
 	list := mem.recipients(t)
 	workers := min(runtime.GOMAXPROCS(0), len(list)/(parallelMin/2))
 	if len(list) < parallelMin || workers < 2 {
 		for _, s := range list {
 			o.send(s)
 		}
-		return
+		return len(list)
 	}
 	var wg sync.WaitGroup
 	share := (len(list) + workers - 1) / workers
@@ -201,4 +201,5 @@ func deliverLocal(mem *memory, o *outgoing, t target) {
 		o.send(s)
 	}
 	wg.Wait()
+	return len(list)
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/zishang520/socket.io-go-parser/v2/parser"
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"github.com/taskwire/taskwire/emitter/wire"
@@ -35,7 +36,8 @@ const maxChannelsPerCommand = 100
 //     the emitter's (uid "emitter") like any other.
 //
 // Room subscriptions change on a goroutine of their own, in order, so joining a
-// room never waits for Redis. go-redis subscribes again to every channel after a
+// room never waits for Redis; a caller that must know when a room's messages
+// arrive waits with Adapter.AwaitRooms. go-redis subscribes again to every channel after a
 // reconnection (a Redis restart). The channels of one namespace share one
 // connection, so with Redis Cluster all of them must live on one shard; plain
 // Redis and Sentinel setups have one shard.
@@ -154,7 +156,15 @@ func (s *shardedBus) onMessage(m *wire.ClusterMessage) {
 	case wire.MessageBroadcast:
 		a.b.stats.delivered.Add(1)
 		if m.RequestID == "" {
-			a.memory.Broadcast(toParserPacket(m.Packet), fromWireOpts(m.Opts))
+			received, packet := a.now(), toParserPacket(m.Packet)
+			a.memory.Broadcast(packet, fromWireOpts(m.Opts))
+			if a.b.cfg.OnRelay != nil {
+				var rooms []string
+				if m.Opts != nil {
+					rooms = m.Opts.Rooms
+				}
+				a.relayed(rooms, -1, received, func() *parser.Packet { return packet })
+			}
 			return
 		}
 		requester, id := m.UID, m.RequestID
@@ -244,12 +254,62 @@ type roomSubscriptions struct {
 	pending map[string]bool // room -> subscribed wanted
 	current map[string]bool // rooms subscribed to (asked of go-redis)
 	wake    chan struct{}
+	// unconfirmed counts, per room channel, the SSUBSCRIBEs sent that Redis
+	// has not confirmed yet; waiting holds the AwaitRooms calls for each.
+	unconfirmed map[string]int
+	waiting     map[string][]chan struct{}
 }
 
 func (r *roomSubscriptions) init() {
 	r.pending = map[string]bool{}
 	r.current = map[string]bool{}
 	r.wake = make(chan struct{}, 1)
+	r.unconfirmed = map[string]int{}
+	r.waiting = map[string][]chan struct{}{}
+}
+
+// release wakes the AwaitRooms calls for channel (r.mu held).
+func (r *roomSubscriptions) release(channel string) {
+	for _, c := range r.waiting[channel] {
+		close(c)
+	}
+	delete(r.waiting, channel)
+}
+
+// await returns nil when room's messages reach this server now: its channel is
+// subscribed and confirmed, or the room is not (or no longer) one this server
+// subscribes to; otherwise a channel closed when that is so.
+func (s *shardedBus) await(room string) <-chan struct{} {
+	ch := s.ch.Room(room)
+	r := &s.rooms
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	want, changing := r.pending[room]
+	switch {
+	case changing && !want, !changing && !r.current[room]:
+		return nil // going, or never subscribed (a socket room, say)
+	case !changing && r.unconfirmed[ch] == 0:
+		return nil
+	}
+	c := make(chan struct{})
+	r.waiting[ch] = append(r.waiting[ch], c)
+	return c
+}
+
+// confirmed records Redis's confirmation of an SSUBSCRIBE to channel (called by
+// the adapter's read loop, in the order Redis answered).
+func (s *shardedBus) confirmed(channel string) {
+	r := &s.rooms
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.unconfirmed[channel]; n > 1 {
+		r.unconfirmed[channel] = n - 1
+		return
+	}
+	// go-redis subscribes again to every channel after a reconnection:
+	// confirmations without a command of ours count for nothing.
+	delete(r.unconfirmed, channel)
+	r.release(channel)
 }
 
 // roomChanged records that a room appeared (create) or went, from the in-memory
@@ -290,13 +350,20 @@ func (s *shardedBus) followRooms(ps *redis.PubSub) {
 		s.rooms.mu.Lock()
 		var add, del []string
 		for room, want := range s.rooms.pending {
+			ch := s.ch.Room(room)
 			switch {
 			case want && !s.rooms.current[room]:
-				add = append(add, s.ch.Room(room))
+				add = append(add, ch)
 				s.rooms.current[room] = true
+				s.rooms.unconfirmed[ch]++
 			case !want && s.rooms.current[room]:
-				del = append(del, s.ch.Room(room))
+				del = append(del, ch)
 				delete(s.rooms.current, room)
+				// Left before Redis confirmed: nobody waits for it now.
+				s.rooms.release(ch)
+			case s.rooms.unconfirmed[ch] == 0:
+				// Went and came back (or the reverse) in between: as it was.
+				s.rooms.release(ch)
 			}
 		}
 		clear(s.rooms.pending)

@@ -458,3 +458,42 @@ func TestShardedBadMessages(t *testing.T) {
 		t.Errorf("%d panics", st.Panics)
 	}
 }
+
+// TestShardedAwaitRooms: in the dynamic mode, an emit to a room sent right after
+// AwaitRooms returned for it reaches the socket that joined it, every time (a
+// join alone only asks for the subscription); leaving releases a wait.
+func TestShardedAwaitRooms(t *testing.T) {
+	r := startRedis(t)
+	n := newShardedNode(t, r.Addr, wire.SubscriptionDynamic)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	em := emitter.New(rdb, &emitter.Options{Sharded: true, SubscriptionMode: emitter.SubscriptionDynamic})
+	c, sid := n.connect(t)
+	s, ok := n.io.Sockets().Sockets().Load(socket.SocketId(sid))
+	if !ok {
+		t.Fatal("no server socket")
+	}
+	ctx := timeout(t, 20*time.Second)
+	const rounds = 200
+	for i := range rounds {
+		room := socket.Room(fmt.Sprintf("task:%d", i))
+		s.Join(room)
+		if err := n.sharded.AwaitRooms(ctx, room); err != nil {
+			t.Fatal(err)
+		}
+		if err := em.To(string(room)).Emit(ctx, "hello", i); err != nil {
+			t.Fatal(err)
+		}
+		expectEvent(t, c, "hello", i)
+		s.Leave(room)
+	}
+	// A room that went is not waited for, nor one nobody joined.
+	if err := n.sharded.AwaitRooms(ctx, "task:0", "nobody"); err != nil {
+		t.Fatal(err)
+	}
+	// Nor in the static mode, where one subscription carries every room.
+	static := newShardedNode(t, r.Addr, wire.SubscriptionStatic)
+	if err := static.sharded.AwaitRooms(ctx, "task:1"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,13 +1,18 @@
 // Package socketapi handles the events browsers send over Socket.IO:
-// task:subscribe (follow a task and get its snapshot), task:unsubscribe and
-// task:cancel. Each answers through the acknowledgement callback, with either the
+// task:subscribe (follow a task and get its snapshot, and with since the events
+// missed since then), task:unsubscribe, task:cancel, task:received (the client
+// has a task's final event) and inbox:ack (mark inbox items seen). Each answers
+// through the acknowledgement callback, with either the
 // task record (a task:state snapshot) or {"error":{"code","message"}}.
 package socketapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -102,6 +107,10 @@ func (h *Handlers) Register(s *socket.Socket, p *auth.Principal) {
 			j = job{handle: h.unsubscribe}
 		case events.TaskCancel:
 			j = job{handle: h.cancel, redis: true}
+		case events.TaskReceived:
+			j = job{handle: h.received, redis: true}
+		case events.InboxAck:
+			j = job{handle: h.inboxAck, redis: true}
 		default:
 			return
 		}
@@ -176,21 +185,38 @@ func (h *Handlers) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// request splits the arguments of an event into the task id and the ack callback.
-func request(args []any) (taskID string, ack socket.Ack, err *events.AckError) {
+// splitAck splits the arguments of an event into the payload arguments and
+// the ack callback (nil when the client wants none).
+func splitAck(args []any) ([]any, socket.Ack) {
 	if n := len(args); n > 0 {
 		if f, ok := args[n-1].(socket.Ack); ok {
-			ack, args = f, args[:n-1]
+			return args[:n-1], f
 		} else if f, ok := args[n-1].(func([]any, error)); ok {
-			ack, args = f, args[:n-1]
+			return args[:n-1], f
 		}
 	}
+	return args, nil
+}
+
+// object returns the one object argument of an event, or the AckError that
+// says it expected shape.
+func object(args []any, shape string) (map[string]any, *events.AckError) {
 	if len(args) != 1 {
-		return "", ack, ackError("bad_request", "expected one argument: {taskId: string}")
+		return nil, ackError("bad_request", "expected one argument: "+shape)
 	}
 	m, ok := args[0].(map[string]any)
 	if !ok {
-		return "", ack, ackError("bad_request", "expected an object: {taskId: string}")
+		return nil, ackError("bad_request", "expected an object: "+shape)
+	}
+	return m, nil
+}
+
+// request splits the arguments of an event into the task id and the ack callback.
+func request(args []any) (taskID string, ack socket.Ack, err *events.AckError) {
+	args, ack = splitAck(args)
+	m, bad := object(args, "{taskId: string}")
+	if bad != nil {
+		return "", ack, bad
 	}
 	id, ok := m["taskId"].(string)
 	if !ok || id == "" {
@@ -213,6 +239,10 @@ func serviceError(err error) *events.AckError {
 		return ackError("task_finished", "the task already finished and cannot be cancelled")
 	case errors.Is(err, taskservice.ErrUnavailable):
 		return ackError("unavailable", "the task store is unavailable; try again")
+	case errors.Is(err, taskservice.ErrBadSince):
+		return ackError("bad_request", "since is greater than the task's seq: the client cannot have events the task never had")
+	case errors.Is(err, taskservice.ErrNotFinal):
+		return ackError("not_finished", "the task has not finished yet")
 	}
 	return ackError("internal", "internal error")
 }
@@ -232,8 +262,26 @@ func owner(p *auth.Principal, id string) (string, bool) {
 	return p.Identity, true
 }
 
+// MaxSubscribeEvents bounds the events one task:subscribe ack carries (and so
+// do taskservice's byte bound, store.MaxHistoryReadBytes of payloads). An ack
+// whose events stop short of its record's seq while recovered is true was cut
+// there: the client reads the rest with GET /api/v1/tasks/<id>/events?since=<the
+// seq of the last event it got>.
+const MaxSubscribeEvents = 2000
+
+// subscribe answers task:subscribe {taskId, since?}: the socket joins the task's
+// room, then the ack carries the record and, with since, the events after since
+// (events.SubscribeAck). Joining first (and, with the sharded adapter's dynamic
+// modes, waiting until Redis confirmed the room's subscription) means that
+// nothing published after the read is lost; what is published between the join and the read reaches the
+// socket twice, live and in the ack, and the client drops the copy by seq (see
+// events.SubscribeAck).
 func (h *Handlers) subscribe(ctx context.Context, s *socket.Socket, p *auth.Principal, args []any) {
 	id, ack, bad := request(args)
+	var since *int64
+	if bad == nil {
+		since, bad = sinceOf(args)
+	}
 	if bad != nil {
 		reply(ack, bad)
 		return
@@ -243,24 +291,117 @@ func (h *Handlers) subscribe(ctx context.Context, s *socket.Socket, p *auth.Prin
 		reply(ack, serviceError(taskservice.ErrNotFound))
 		return
 	}
-	if _, err := h.Tasks.Get(ctx, identity, id); err != nil {
-		reply(ack, serviceError(err))
-		return
-	}
-	// Join first, then read the snapshot: every event published after the read
-	// carries a greater seq and reaches the socket; anything older is in the
-	// snapshot.
-	s.Join(socket.Room(events.TaskRoom(id)))
-	rec, err := h.Tasks.Get(ctx, identity, id)
+	first, err := h.Tasks.Get(ctx, identity, id)
 	if err != nil {
 		reply(ack, serviceError(err))
 		return
 	}
-	if ack != nil {
-		reply(ack, rec)
+	if since != nil && *since > first.Seq {
+		// The seq of a task only grows: since can only be wrong now.
+		reply(ack, badSince(first.Seq))
 		return
 	}
-	_ = s.Emit(events.TaskState, rec)
+	// Join first, then read the snapshot: every event published after the read
+	// carries a greater seq and reaches the socket; anything older is in the
+	// snapshot (and, with since, in the events of the ack).
+	room := socket.Room(events.TaskRoom(id))
+	s.Join(room)
+	if err := awaitRoom(ctx, s, room); err != nil {
+		h.logger().WarnContext(ctx, "task:subscribe: room subscription", "task", id, "err", err)
+		reply(ack, serviceError(taskservice.ErrUnavailable))
+		return
+	}
+	if since == nil {
+		rec, err := h.Tasks.Get(ctx, identity, id)
+		if err != nil {
+			reply(ack, serviceError(err))
+			return
+		}
+		if ack != nil {
+			reply(ack, rec)
+			return
+		}
+		_ = s.Emit(events.TaskState, rec)
+		return
+	}
+	page, err := h.Tasks.History(ctx, identity, id, *since, MaxSubscribeEvents)
+	if err != nil {
+		reply(ack, serviceError(err))
+		return
+	}
+	out := events.SubscribeAck{State: *page.Record, Events: page.Events, Recovered: &page.Recovered, Reason: page.Reason}
+	if ack != nil {
+		reply(ack, out)
+		return
+	}
+	_ = s.Emit(events.TaskState, page.Record)
+}
+
+// roomWaiter is an adapter that subscribes to rooms in the background
+// (redisadapter's sharded bus in its dynamic modes).
+type roomWaiter interface {
+	AwaitRooms(ctx context.Context, rooms ...socket.Room) error
+}
+
+// awaitRoom returns once events published to room from now on reach s (see
+// redisadapter.Adapter.AwaitRooms), within ctx and at most a few seconds.
+func awaitRoom(ctx context.Context, s *socket.Socket, room socket.Room) error {
+	w, ok := s.Nsp().Adapter().(roomWaiter)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, roomWait)
+	defer cancel()
+	return w.AwaitRooms(ctx, room)
+}
+
+// roomWait bounds the wait for a room's subscription: Redis answers in
+// milliseconds unless it cannot be reached, and then the read that follows
+// would fail too.
+const roomWait = 3 * time.Second
+
+// sinceOf reads the optional since of a task:subscribe whose arguments request
+// accepted: a whole number from 0 to taskservice.MaxSince (null is no since).
+func sinceOf(args []any) (*int64, *events.AckError) {
+	m, _ := args[0].(map[string]any)
+	v, ok := m["since"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	var f float64
+	switch n := v.(type) {
+	case float64:
+		f = n
+	case float32:
+		f = float64(n)
+	case int:
+		f = float64(n)
+	case int64:
+		f = float64(n)
+	case uint64:
+		f = float64(n)
+	case json.Number:
+		g, err := n.Float64()
+		if err != nil {
+			return nil, badSinceType()
+		}
+		f = g
+	default:
+		return nil, badSinceType()
+	}
+	if f != math.Trunc(f) || f < 0 || f > taskservice.MaxSince {
+		return nil, badSinceType()
+	}
+	n := int64(f)
+	return &n, nil
+}
+
+func badSinceType() *events.AckError {
+	return ackError("bad_request", fmt.Sprintf("since must be a whole number from 0 to %d: the seq of the last event the client has", int64(taskservice.MaxSince)))
+}
+
+func badSince(seq int64) *events.AckError {
+	return ackError("bad_request", fmt.Sprintf("since is greater than the task's seq (%d): the client cannot have events the task never had", seq))
 }
 
 func (h *Handlers) unsubscribe(_ context.Context, s *socket.Socket, _ *auth.Principal, args []any) {

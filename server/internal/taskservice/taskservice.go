@@ -17,11 +17,16 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/taskwire/taskwire/emitter"
 	"github.com/taskwire/taskwire/server/internal/paramschema"
 	"github.com/taskwire/taskwire/shared/events"
+	"github.com/taskwire/taskwire/shared/operator"
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
+	"github.com/taskwire/taskwire/shared/tracing"
 )
 
 // Errors of the service. Handlers map them to status codes.
@@ -114,9 +119,23 @@ type Config struct {
 	// MaxActive bounds the active (queued or running) tasks of one identity,
 	// across every replica; 0 means no bound.
 	MaxActive int
-	Logger    *slog.Logger
+	// HistoryLimit is how many events the history of each new task keeps
+	// (tasks.Record.HistoryLimit): 0 means store.DefaultHistoryLimit, a
+	// negative number none (TASK_HISTORY_LIMIT=0).
+	HistoryLimit int
+	// OnDelivered, when set, is told for every task whose final event a
+	// socket of its owner confirmed for the first time (Received) how long
+	// after the task finished that was.
+	OnDelivered func(time.Duration)
+	Logger      *slog.Logger
+	// OnChange, when set, is told of the changes of state the service makes
+	// (created, cancelled while queued, retried), for the operator dashboard.
+	// It must not block.
+	OnChange func(operator.TaskChange)
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+	// Tracer makes the spans of task creations (default: none recorded).
+	Tracer trace.Tracer
 }
 
 // Service implements the task operations. It is safe for concurrent use.
@@ -128,8 +147,12 @@ type Service struct {
 	createRate  float64
 	createBurst int
 	maxActive   int
+	history     int
 	log         *slog.Logger
 	now         func() time.Time
+	tracer      trace.Tracer
+	onChange    func(operator.TaskChange)
+	onDelivered func(time.Duration)
 
 	kinds   kindCache
 	schemas *paramschema.Cache
@@ -141,8 +164,9 @@ type Service struct {
 // New returns a Service.
 func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, joiner: cfg.Joiner, maxAttempts: cfg.MaxAttempts, log: cfg.Logger, now: cfg.Now,
-		createRate: cfg.CreateRate, createBurst: max(cfg.CreateBurst, 1), maxActive: max(cfg.MaxActive, 0),
-		kinds: kindCache{ttl: cfg.KindsCacheTTL}, schemas: paramschema.NewCache(cfg.SchemaCacheSize), badSchemas: map[string]bool{}}
+		createRate: cfg.CreateRate, createBurst: max(cfg.CreateBurst, 1), maxActive: max(cfg.MaxActive, 0), history: cfg.HistoryLimit,
+		kinds: kindCache{ttl: cfg.KindsCacheTTL}, schemas: paramschema.NewCache(cfg.SchemaCacheSize), badSchemas: map[string]bool{},
+		onChange: cfg.OnChange, onDelivered: cfg.OnDelivered}
 	if s.kinds.ttl == 0 {
 		s.kinds.ttl = DefaultKindsCacheTTL
 	}
@@ -152,11 +176,18 @@ func New(cfg Config) *Service {
 	if s.maxAttempts <= 0 {
 		s.maxAttempts = 3
 	}
+	if s.history == 0 {
+		s.history = store.DefaultHistoryLimit
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.tracer = cfg.Tracer
+	if s.tracer == nil {
+		s.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return s
 }
@@ -277,6 +308,8 @@ func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks
 		CreatedAt:    now,
 		SchemaHash:   cur.Info.SchemaHash,
 		NoLiveWorker: cur.Workers == 0,
+		HistoryLimit: s.history,
+		TraceParent:  tracing.TraceParent(ctx),
 	}
 	if n, err := s.store.CreateLimited(ctx, rec, s.maxActive); err != nil {
 		if errors.Is(err, store.ErrTooManyActive) {
@@ -295,11 +328,12 @@ func (s *Service) Create(ctx context.Context, owner string, body []byte) (*tasks
 	}
 	msg := &tasks.Message{ID: rec.ID, Kind: kind, Params: params, Owner: owner, EnqueuedAt: now}
 	// Enqueue also notes the queue entry in the record, for the queue position.
-	if err := s.store.Enqueue(ctx, msg); err != nil {
+	if err := s.enqueue(ctx, msg); err != nil {
 		s.log.ErrorContext(ctx, "enqueue task", "task", rec.ID, "err", err)
 		s.failUnqueued(rec)
 		return nil, ErrUnavailable
 	}
+	s.changed(rec, tasks.StateQueued)
 	return rec, nil
 }
 
@@ -309,13 +343,18 @@ func (s *Service) failUnqueued(rec *tasks.Record) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	info := tasks.ErrorInfo{Code: "enqueue_failed", Message: "the task could not be queued; try again"}
-	err := s.store.Apply(ctx, &store.Update{
+	now := s.now().UnixMilli()
+	u := &store.Update{
 		TaskID: rec.ID, Seq: rec.Seq + 1,
 		Fields: map[string]any{
-			tasks.FieldState: string(tasks.StateFailed), tasks.FieldFinishedAt: s.now().UnixMilli(),
+			tasks.FieldState: string(tasks.StateFailed), tasks.FieldFinishedAt: now,
 			tasks.FieldErrorCode: info.Code, tasks.FieldErrorMessage: info.Message,
 		},
-	})
+	}
+	err := s.finalEvent(rec, u, events.TaskFailed, events.Failed{TaskID: rec.ID, Seq: u.Seq, Error: info, EmittedAt: now}, &info)
+	if err == nil {
+		err = s.store.Apply(ctx, u)
+	}
 	if err != nil {
 		s.log.Warn("mark unqueued task failed", "task", rec.ID, "err", err)
 	}
@@ -393,11 +432,12 @@ func (s *Service) Cancel(ctx context.Context, owner, id string) (*tasks.Record, 
 	if _, err := s.owned(ctx, owner, id); err != nil {
 		return nil, 0, err
 	}
-	rec, err := s.store.CancelQueued(ctx, id, s.now(), func(seq int64) (*store.Publish, error) {
-		return s.encodeEvent(id, events.TaskCancelled, events.Cancelled{TaskID: id, Seq: seq})
+	rec, err := s.store.CancelQueued(ctx, id, s.now(), func(rec *tasks.Record, u *store.Update) error {
+		return s.finalEvent(rec, u, events.TaskCancelled, events.Cancelled{TaskID: id, Seq: u.Seq, EmittedAt: s.now().UnixMilli()}, nil)
 	})
 	switch {
 	case err == nil:
+		s.changed(rec, tasks.StateCancelled)
 		return rec, Cancelled, nil
 	case errors.Is(err, store.ErrFinal):
 		if rec.State == tasks.StateCancelled {
@@ -428,14 +468,32 @@ func (s *Service) Cancel(ctx context.Context, owner, id string) (*tasks.Record, 
 	return nil, 0, ErrUnavailable
 }
 
-// encodeEvent encodes a task event for the sockets in the task's room, as the
-// worker's emitter does (uid "emitter", so every server replica delivers it).
-func (s *Service) encodeEvent(id, event string, payload any) (*store.Publish, error) {
-	m, err := s.events.To(events.TaskRoom(id)).Encode(event, payload)
+// finalEvent sets in u the event that ends task rec (name with payload, for the
+// sockets in the task's room and the task's history) and the inbox:item of its
+// owner, with the state and finish time that u sets and info for a failure.
+// They are encoded as the worker's emitter does (uid "emitter", so every server
+// replica delivers them); the payload is encoded to JSON once.
+func (s *Service) finalEvent(rec *tasks.Record, u *store.Update, name string, payload any, info *tasks.ErrorInfo) error {
+	b, err := json.Marshal(payload)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", event, err)
+		return fmt.Errorf("encode %s: %w", name, err)
 	}
-	return &store.Publish{Channel: m.Channel, Payload: m.Payload, Sharded: m.Sharded}, nil
+	m, err := s.events.To(events.TaskRoom(rec.ID)).Encode(name, json.RawMessage(b))
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	u.Publish = &store.Publish{Channel: m.Channel, Payload: m.Payload, Sharded: m.Sharded}
+	u.Event = &store.Event{Name: name, Data: b}
+	st, _ := u.Fields[tasks.FieldState].(string)
+	at, _ := u.Fields[tasks.FieldFinishedAt].(int64)
+	entry := events.InboxEntry{TaskID: rec.ID, Kind: rec.Kind, State: tasks.State(st), Seq: u.Seq,
+		FinishedAt: time.UnixMilli(at).UTC(), Error: info}
+	m, err = s.events.To(events.UserRoom(rec.Owner)).Encode(events.InboxItem, entry)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", events.InboxItem, err)
+	}
+	u.Inbox = &store.Publish{Channel: m.Channel, Payload: m.Payload, Sharded: m.Sharded}
+	return nil
 }
 
 // OpenResult returns the record and the result of task id of owner: the file

@@ -65,6 +65,17 @@ type session struct {
 	// The Socket.IO namespaces of the session: CONNECTs not yet answered,
 	// and namespaces connected (see afterRefusal).
 	sioPending, sioConnected atomic.Int32
+	// The namespaces whose CONNECT answer was written and that have not
+	// recorded their socket yet; while there are any, connWait is a channel
+	// closed when the last has (see awaitSockets).
+	connMu     sync.Mutex
+	connecting []string
+	connWait   atomic.Pointer[chan struct{}]
+	// The namespaces whose events are handed over one at a time, and the
+	// signal that the last one reached its socket (see KeepOrder); under
+	// connMu, taken made once.
+	ordered []string
+	taken   atomic.Pointer[chan struct{}]
 	// plain: the engine carries no Socket.IO (see PlainEngine).
 	plain bool
 
@@ -353,6 +364,9 @@ func (s *session) onMessage(text bool, data []byte) bool {
 	}
 	if !text {
 		// A binary message is an engine.io MESSAGE with binary data.
+		if s.awaitSockets(); s.state.Load() != stateOpen {
+			return false
+		}
 		buf := types.NewBytesBuffer(data)
 		s.emitPacket(packet.MESSAGE, buf)
 		s.Emit("data", buf)
@@ -365,13 +379,23 @@ func (s *session) onMessage(text bool, data []byte) bool {
 	body := data[1:]
 	switch data[0] {
 	case eioMessage:
+		if s.awaitSockets(); s.state.Load() != stateOpen {
+			return false
+		}
 		if len(body) > 0 && !s.plain {
 			body = withEmptyAuth(body)
 			s.onClientPacket(body)
 		}
+		var taken chan struct{}
+		if !s.plain {
+			taken = s.orderedEvent(body)
+		}
 		buf := types.NewStringBuffer(body)
 		s.emitPacket(packet.MESSAGE, buf)
 		s.Emit("data", buf)
+		if taken != nil {
+			s.awaitTaken(taken)
+		}
 	case eioPong:
 		s.emitPacket(packet.PONG, nil)
 		s.onPong()
@@ -466,6 +490,7 @@ func (s *session) onClose(reason string, err error) {
 			s.probe = nil
 		}
 		s.mu.Unlock()
+		s.signalTaken() // a reader waiting for an event's listeners stops waiting
 		s.srv.Clients().Delete(s.id)
 		if s.count != nil {
 			s.count.Add(-1)
@@ -557,6 +582,10 @@ func (s *session) Write(data io.Reader, _ *packet.Options, callback engine.SendC
 		_ = s.send(eioMessage, b)
 		if refused {
 			defer s.afterRefusal()
+		} else if len(b) > 0 && b[0] == '0' {
+			if h := afterConnectAnswer.Load(); h != nil {
+				(*h)()
+			}
 		}
 	case *types.BytesBuffer:
 		_ = s.send(0, d.Bytes())

@@ -80,9 +80,16 @@ type Stats struct {
 	// session accepted and closed; PollsHeldForUpgrade, polling requests that
 	// waited for the reader of a websocket being probed; TrimmedErrorData,
 	// CONNECT_ERRORs written without "data":null; ClosedRefused, sessions
-	// closed after their last namespace was refused.
+	// closed after their last namespace was refused; HeldForConnect,
+	// messages of the client that waited for a connecting socket, and
+	// ConnectSettleLate, those waits that gave up after connectSettleTimeout
+	// (a namespace that does not call SocketReady); EventsInOrder, events
+	// handed over one at a time, and EventTakenLate, those whose listeners
+	// were not reached within eventTakenTimeout.
 	EmptyAuthConnects, ClientCloseNoops, ClosedExtraUpgrades uint64
 	PollsHeldForUpgrade, TrimmedErrorData, ClosedRefused     uint64
+	HeldForConnect, ConnectSettleLate                        uint64
+	EventsInOrder, EventTakenLate                            uint64
 }
 
 // ReadStats returns the package's counters.
@@ -90,7 +97,9 @@ func ReadStats() Stats {
 	return Stats{GateTimeouts: gateTimeouts.Load(), ReadPanics: readPanics.Load(),
 		EmptyAuthConnects: emptyAuthConnects.Load(), ClientCloseNoops: clientCloseNoops.Load(),
 		ClosedExtraUpgrades: closedExtraUpgrades.Load(), PollsHeldForUpgrade: pollsHeldForUpgrade.Load(),
-		TrimmedErrorData: trimmedErrorData.Load(), ClosedRefused: closedRefused.Load()}
+		TrimmedErrorData: trimmedErrorData.Load(), ClosedRefused: closedRefused.Load(),
+		HeldForConnect: heldForConnect.Load(), ConnectSettleLate: connectSettleLate.Load(),
+		EventsInOrder: eventsInOrder.Load(), EventTakenLate: eventTakenLate.Load()}
 }
 
 // Handler wraps the engine's handler (socket.Server.ServeHandler) so that the

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,7 +11,7 @@ import (
 )
 
 // Protocol conformance. The sessions of this package speak Engine.IO v4 and
-// carry Socket.IO v5 packets for the dependency's Socket.IO server; five
+// carry Socket.IO v5 packets for the dependency's Socket.IO server; seven
 // behaviours differ from the specs and from the Node reference (socket.io 4.8,
 // engine.io 6) unless corrected here. Each correction is counted (see Stats):
 //
@@ -38,6 +39,29 @@ import (
 //     whose only namespaces were refused, with no CONNECT pending, is closed
 //     right after the refusal instead of staying open, answering pings, until
 //     Socket.IO's connect timeout (session.afterRefusal).
+//  6. The dependency writes a namespace's CONNECT answer before it records the
+//     socket as the client's socket of that namespace, and hands each packet
+//     of the client to the namespace on a goroutine of the connection's
+//     reader. A client answers CONNECT at once with the events it buffered
+//     (socket.io-client does); when such an event is decoded before the
+//     socket is recorded, the dependency takes it for a protocol violation
+//     and closes the whole connection. Node cannot interleave the two. The
+//     session holds the client's messages from the CONNECT answer until the
+//     namespace reports the socket recorded (SocketReady, from its
+//     "connection" listener), or at most connectSettleTimeout
+//     (session.awaitSockets).
+//  7. The dependency hands each EVENT of a client to its socket on a new
+//     goroutine, so the socket's listeners can see two events in the opposite
+//     order to the one they were sent in (Node keeps the order; with two
+//     events in one read, the Go scheduler runs the newer goroutine first
+//     more often than not). For a namespace that asks for it (KeepOrder), the
+//     session hands over the next message only once the previous EVENT has
+//     reached the socket's catch-all listeners (EventTaken, called by the
+//     last of them), or after at most eventTakenTimeout
+//     (session.awaitTaken). Handlers registered with On for one event name
+//     still run on goroutines of their own, as the dependency runs them; the
+//     catch-all listeners see every event in order. An EVENT with binary
+//     attachments is not waited for.
 
 // fixesOn turns the corrections above on; tests turn them off to show that the
 // behaviour they correct is real.
@@ -53,6 +77,10 @@ var (
 	pollsHeldForUpgrade atomic.Uint64
 	trimmedErrorData    atomic.Uint64
 	closedRefused       atomic.Uint64
+	heldForConnect      atomic.Uint64
+	connectSettleLate   atomic.Uint64
+	eventsInOrder       atomic.Uint64
+	eventTakenLate      atomic.Uint64
 )
 
 // probeSettleTimeout bounds how long a polling request waits for the reader of
@@ -60,6 +88,113 @@ var (
 // that have already arrived, so it takes microseconds unless the process is
 // starved.
 const probeSettleTimeout = time.Second
+
+// connectSettleTimeout bounds how long the client's messages wait for a
+// connecting socket (correction 6). The namespace records the socket right
+// after it writes the answer, so the wait takes microseconds; a namespace
+// that never calls SocketReady costs its first messages this long, once.
+const connectSettleTimeout = time.Second
+
+// eventTakenTimeout bounds how long the next message of a client waits for
+// the previous EVENT to reach its socket's listeners (correction 7): a
+// goroutine start, unless the process is starved.
+const eventTakenTimeout = time.Second
+
+// SocketReady tells c, the engine connection of a Socket.IO socket of
+// namespace nsp (its Conn() and its Nsp().Name()), that the namespace has
+// recorded the socket: the client's messages held since that namespace's
+// CONNECT answer go on (correction 6 of protocol.go). Call it from the
+// namespace's "connection" listener; realtime.Server does for each of its
+// namespaces. It is idempotent, and does nothing for connections of other
+// packages.
+func SocketReady(c engine.Socket, nsp string) {
+	if s, ok := c.(*session); ok {
+		s.socketReady(nsp)
+	}
+}
+
+// connectNamespace returns the namespace of the Socket.IO CONNECT packet b
+// ("0", "0{...}", "0/admin,{...}").
+func connectNamespace(b []byte) string {
+	if len(b) < 2 || b[1] != '/' {
+		return "/"
+	}
+	if i := bytes.IndexByte(b, ','); i > 0 {
+		return string(b[1:i])
+	}
+	return string(b[1:])
+}
+
+// Test hooks of correction 6 (nil outside tests): afterConnectAnswer runs
+// after a CONNECT answer was written, onHold when a message of the client
+// starts to wait.
+var afterConnectAnswer, onHold atomic.Pointer[func()]
+
+// holdForSocket starts holding the client's messages until the socket of
+// namespace nsp, whose CONNECT answer is being written, is recorded
+// (correction 6).
+func (s *session) holdForSocket(nsp string) {
+	if !fixesOn.Load() {
+		return
+	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if slices.Contains(s.connecting, nsp) {
+		return
+	}
+	if len(s.connecting) == 0 {
+		ch := make(chan struct{})
+		s.connWait.Store(&ch)
+	}
+	s.connecting = append(s.connecting, nsp)
+}
+
+// socketReady counts the socket of nsp as recorded; the messages go on once
+// no socket is connecting.
+func (s *session) socketReady(nsp string) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	i := slices.Index(s.connecting, nsp)
+	if i < 0 {
+		return
+	}
+	if s.connecting = slices.Delete(s.connecting, i, i+1); len(s.connecting) == 0 {
+		s.releaseLocked()
+	}
+}
+
+func (s *session) releaseLocked() {
+	if ch := s.connWait.Swap(nil); ch != nil {
+		close(*ch)
+	}
+	s.connecting = nil
+}
+
+// awaitSockets waits, before a message of the client is handed over, until
+// no socket of the session is connecting (correction 6); it gives up after
+// connectSettleTimeout and lets every message through from then on.
+func (s *session) awaitSockets() {
+	ch := s.connWait.Load()
+	if ch == nil {
+		return
+	}
+	heldForConnect.Add(1)
+	if h := onHold.Load(); h != nil {
+		(*h)()
+	}
+	t := time.NewTimer(connectSettleTimeout)
+	defer t.Stop()
+	select {
+	case <-*ch:
+	case <-t.C:
+		connectSettleLate.Add(1)
+		s.connMu.Lock()
+		if s.connWait.Load() == ch {
+			s.releaseLocked()
+		}
+		s.connMu.Unlock()
+	}
+}
 
 // withEmptyAuth returns the Socket.IO packet b (an engine.io message) with the
 // payload "{}" when it is a CONNECT without one (correction 1), and b itself
@@ -141,6 +276,7 @@ func (s *session) onServerPacket(b []byte) (refused bool) {
 	case '0':
 		if s.answered() {
 			s.sioConnected.Add(1)
+			s.holdForSocket(connectNamespace(b))
 		}
 	case '1':
 		if s.sioConnected.Add(-1) < 0 {
@@ -289,4 +425,97 @@ func (c *wsConn) unreadInput() bool {
 	// Looked at after the buffer: a read that took the bytes is still marked
 	// busy until it has handled them.
 	return n > 0 || c.busy.Load()
+}
+
+// KeepOrder makes the session of c (the engine connection of a socket of
+// namespace nsp) hand the client's events of nsp to Socket.IO one at a time,
+// each once the previous one has reached the socket's catch-all listeners
+// (correction 7 of protocol.go). The socket's last catch-all listener must
+// call EventTaken; realtime.Server registers both for each of its
+// namespaces. Call it before the client's first event can arrive: before
+// SocketReady. It does nothing for connections of other packages.
+func KeepOrder(c engine.Socket, nsp string) {
+	s, ok := c.(*session)
+	if !ok || !fixesOn.Load() {
+		return
+	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if slices.Contains(s.ordered, nsp) {
+		return
+	}
+	s.ordered = append(s.ordered, nsp)
+	if s.taken.Load() == nil {
+		ch := make(chan struct{}, 1)
+		s.taken.Store(&ch)
+	}
+}
+
+// EventTaken tells the session of c that an event of one of its KeepOrder
+// namespaces has reached the socket's catch-all listeners: the next message
+// may go on.
+func EventTaken(c engine.Socket) {
+	if s, ok := c.(*session); ok {
+		s.signalTaken()
+	}
+}
+
+func (s *session) signalTaken() {
+	if ch := s.taken.Load(); ch != nil {
+		select {
+		case *ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// orderedEvent returns the channel to wait on after handing over the
+// Socket.IO packet b, when b is an EVENT of a namespace that keeps its order
+// (correction 7), else nil. A signal left from an earlier wait that gave up
+// is dropped.
+func (s *session) orderedEvent(b []byte) chan struct{} {
+	if len(b) == 0 || b[0] != '2' {
+		return nil
+	}
+	p := s.taken.Load()
+	if p == nil {
+		return nil
+	}
+	nsp := "/"
+	if len(b) > 1 && b[1] == '/' {
+		end := bytes.IndexByte(b, ',')
+		if end < 0 {
+			end = len(b)
+		}
+		nsp = string(b[1:end])
+	}
+	s.connMu.Lock()
+	ok := slices.Contains(s.ordered, nsp)
+	s.connMu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-*p:
+	default:
+	}
+	return *p
+}
+
+// awaitTaken waits until the EVENT just handed over has reached its socket's
+// listeners, the session closed, or eventTakenTimeout passed.
+func (s *session) awaitTaken(ch chan struct{}) {
+	eventsInOrder.Add(1)
+	select {
+	case <-ch:
+		return
+	default:
+	}
+	t := time.NewTimer(eventTakenTimeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+		eventTakenLate.Add(1)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,7 +26,8 @@ import (
 // fails with -args -unfixed, which turns the corrections off.
 
 // protoServer is a Socket.IO server behind transport.Handler that reports the
-// handshake auth of every socket of "/" and "/custom", and refuses every
+// handshake auth of every socket of "/" and "/custom" (whose event "echo"
+// acknowledges its arguments), and refuses every
 // socket of "/refused" with the error "unauthorized" (without data).
 type protoServer struct {
 	io    *socket.Server
@@ -43,7 +45,16 @@ func newProtoServer(t *testing.T) *protoServer {
 	eio := engine.NewServer(opts)
 	io.Bind(eio)
 	ps := &protoServer{io: io, eng: eio, auths: make(chan any, 16)}
-	report := func(a ...any) { ps.auths <- a[0].(*socket.Socket).Handshake().Auth }
+	report := func(a ...any) {
+		sock := a[0].(*socket.Socket)
+		_ = sock.On("echo", func(args ...any) {
+			if ack, ok := args[len(args)-1].(socket.Ack); ok {
+				ack(args[:len(args)-1], nil)
+			}
+		})
+		transport.SocketReady(sock.Conn(), sock.Nsp().Name())
+		ps.auths <- sock.Handshake().Auth
+	}
 	_ = io.On("connection", report)
 	_ = io.Of("/custom", nil).On("connection", report)
 	io.Of("/refused", nil).Use(func(_ *socket.Socket, next func(*socket.ExtendedError)) {
@@ -362,4 +373,116 @@ func TestRefusalIsNodeShapedAndClosesTheSession(t *testing.T) {
 			t.Fatalf("the session must stay open for its other namespaces: %q", got)
 		}
 	})
+}
+
+// TestEventRightAfterConnectIsHandled: an event the client sends as soon as it
+// has the connect reply, while the dependency has not yet recorded the socket
+// it wrote the reply for, is handled instead of closing the connection. The
+// hooks hold the goroutine that records the socket until the event has reached
+// the server (or, uncorrected, until the connection closed).
+func TestEventRightAfterConnectIsHandled(t *testing.T) {
+	for _, nsp := range []string{"/", "/custom"} {
+		t.Run(nsp, func(t *testing.T) {
+			ps := newProtoServer(t)
+			closed := make(chan struct{})
+			_ = ps.eng.On("connection", func(a ...any) {
+				_ = a[0].(engine.Socket).Once("close", func(...any) { close(closed) })
+			})
+			held := make(chan struct{}, 1)
+			transport.SetConnectHooks(func() {
+				select {
+				case <-held:
+				case <-closed:
+				case <-time.After(5 * time.Second):
+				}
+			}, func() { held <- struct{}{} })
+			t.Cleanup(func() { transport.SetConnectHooks(nil, nil) })
+			before := transport.ReadStats()
+
+			ws := dialWS(t, ps.wsURL(""))
+			readText(t, ws)
+			prefix := ""
+			if nsp != "/" {
+				prefix = nsp + ","
+			}
+			writeText(t, ws, "40"+prefix)
+			if got := readText(t, ws); !strings.HasPrefix(got, "40"+prefix+"{") {
+				t.Fatalf("connect reply %q", got)
+			}
+			writeText(t, ws, "42"+prefix+`1["echo","hi"]`)
+			if got, want := readText(t, ws), "43"+prefix+`1["hi"]`; got != want {
+				t.Fatalf("answer %q, want %q", got, want)
+			}
+			if after := transport.ReadStats(); after.HeldForConnect == before.HeldForConnect || after.ConnectSettleLate != before.ConnectSettleLate {
+				t.Fatalf("counters: HeldForConnect +%d, ConnectSettleLate +%d, want +1 and +0",
+					after.HeldForConnect-before.HeldForConnect, after.ConnectSettleLate-before.ConnectSettleLate)
+			}
+		})
+	}
+}
+
+// TestEventsReachListenersInOrder: the catch-all listeners of a namespace that
+// keeps its order see a burst of events in the order the client sent them
+// (the dependency hands each to a goroutine of its own, and without the
+// correction a burst of 500 comes out of order).
+func TestEventsReachListenersInOrder(t *testing.T) {
+	ps := newProtoServer(t)
+	const n = 500
+	got := make(chan float64, n)
+	_ = ps.io.Of("/ordered", nil).On("connection", func(a ...any) {
+		sock := a[0].(*socket.Socket)
+		conn := sock.Conn()
+		transport.KeepOrder(conn, "/ordered")
+		sock.OnAny(func(args ...any) {
+			if v, ok := args[1].(float64); ok {
+				got <- v
+			}
+		})
+		sock.OnAny(func(...any) { transport.EventTaken(conn) })
+		transport.SocketReady(conn, "/ordered")
+	})
+	ws := dialWS(t, ps.wsURL(""))
+	readText(t, ws)
+	writeText(t, ws, "40/ordered,")
+	readText(t, ws)
+	before := transport.ReadStats()
+	var burst []byte
+	for i := range n {
+		burst = append(burst, websocketClientFrame(fmt.Sprintf(`42/ordered,["e",%d]`, i))...)
+	}
+	// One write: the server reads the events together, as it does when a
+	// client flushes its buffer.
+	if err := ws.NetConn().SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.NetConn().Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		select {
+		case v := <-got:
+			if v != float64(i) {
+				t.Fatalf("event %d reached the listeners as number %d", int(v), i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d events of %d arrived", i, n)
+		}
+	}
+	if after := transport.ReadStats(); after.EventsInOrder-before.EventsInOrder != n || after.EventTakenLate != before.EventTakenLate {
+		t.Fatalf("counters: EventsInOrder +%d, EventTakenLate +%d, want +%d and +0",
+			after.EventsInOrder-before.EventsInOrder, after.EventTakenLate-before.EventTakenLate, n)
+	}
+}
+
+// websocketClientFrame is s as a client's masked text frame (mask 0).
+func websocketClientFrame(s string) []byte {
+	f := []byte{0x81}
+	switch n := len(s); {
+	case n < 126:
+		f = append(f, 0x80|byte(n))
+	default:
+		f = append(f, 0x80|126, byte(n>>8), byte(n))
+	}
+	f = append(f, 0, 0, 0, 0)
+	return append(f, s...)
 }

@@ -23,6 +23,11 @@ const (
 	// closeFlushTimeout bounds how long a closing connection waits for its
 	// queue (ending with the close frame) to go out.
 	closeFlushTimeout = 5 * time.Second
+	// closeLingerTimeout and closeLingerMax bound how long, and how much of
+	// what a peer still sends, a connection closed for a protocol error
+	// reads and discards before it is closed (see protocolError).
+	closeLingerTimeout = 2 * time.Second
+	closeLingerMax     = 16 << 20
 )
 
 var (
@@ -86,6 +91,7 @@ type wsConn struct {
 	writing  bool        // a writer goroutine runs
 	wclosed  bool        // nothing more may be written
 	drainEnd bool        // close nc once the queue is out
+	linger   bool        // close nc with lingerClose (a protocol error)
 	closed   bool        // nc closed
 	err      error       // why writing stopped
 
@@ -205,9 +211,30 @@ func (c *wsConn) readMessage() (text bool, data []byte, err error) {
 }
 
 // protocolError closes the connection with code and returns err.
+//
+// The peer may still be sending: a message over the size limit is mostly
+// unread. Closing a socket with unread data makes the kernel answer with a
+// reset, and a reset can destroy the close frame before the peer has read it
+// (the peer then sees 1006 instead of code). So such a connection shuts its
+// write side after the close frame and discards what still arrives, for at
+// most closeLingerTimeout, before it is closed (a lingering close, as HTTP
+// servers do).
 func (c *wsConn) protocolError(code int, err error) error {
+	c.wmu.Lock()
+	c.linger = true
+	c.wmu.Unlock()
 	c.close(code)
 	return err
+}
+
+// lingerClose shuts the write side of nc, discards what the peer still sends
+// until it closes (bounded), and closes nc.
+func lingerClose(nc net.Conn) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		_ = nc.SetReadDeadline(time.Now().Add(closeLingerTimeout))
+		_, _ = io.Copy(io.Discard, io.LimitReader(nc, closeLingerMax))
+	}
+	_ = nc.Close()
 }
 
 // write sends one message as a single frame.
@@ -322,7 +349,11 @@ func (c *wsConn) failLocked(err error) {
 func (c *wsConn) closeLocked() {
 	if !c.closed {
 		c.closed = true
-		_ = c.nc.Close()
+		if c.linger && c.err == nil {
+			go lingerClose(c.nc)
+		} else {
+			_ = c.nc.Close()
+		}
 		if c.polled != nil {
 			c.polled.closed()
 			c.polled = nil

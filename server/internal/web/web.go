@@ -4,7 +4,9 @@
 // rebuilding the server.
 //
 // Every path that names no file and has no extension gets index.html, so the app's
-// own routes survive a reload. Files under assets/ carry a content hash in their
+// own routes survive a reload; under /admin/ it gets admin/index.html, the page of
+// the operator dashboard (which holds no data: its API needs the operator
+// credential). Files under assets/ carry a content hash in their
 // names and are cached for a year; everything else is revalidated on every use
 // (ETag). Text files of the embedded build are also held gzip-compressed.
 package web
@@ -193,7 +195,7 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f, err := s.open(name)
 	if errors.Is(err, fs.ErrNotExist) && spaRoute(name) {
-		f, err = s.open("index.html")
+		f, err = s.open(pageOf(name))
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -204,6 +206,15 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serve(w, r, f)
+}
+
+// pageOf returns the page that serves the app route name: admin/index.html
+// (the operator dashboard, its own bundle) under admin/, else index.html.
+func pageOf(name string) string {
+	if name == "admin" || strings.HasPrefix(name, "admin/") {
+		return "admin/index.html"
+	}
+	return "index.html"
 }
 
 // spaRoute reports whether a missing path should get index.html: a page of the

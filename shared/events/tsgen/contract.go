@@ -43,23 +43,28 @@ var (
 		{"TaskCancelled", events.TaskCancelled, reflect.TypeFor[events.Cancelled]()},
 		{"TaskState", events.TaskState, reflect.TypeFor[events.State]()},
 		{"TaskTokenExpired", events.TaskTokenExpired, reflect.TypeFor[events.TokenExpired]()},
+		{"InboxItem", events.InboxItem, reflect.TypeFor[events.InboxEntry]()},
 	}
 	clientEvents = []clientEvent{
 		{"TaskSubscribe", events.TaskSubscribe, reflect.TypeFor[events.SubscribeRequest](),
-			[]reflect.Type{reflect.TypeFor[events.State](), reflect.TypeFor[events.AckError]()}},
+			[]reflect.Type{reflect.TypeFor[events.SubscribeAck](), reflect.TypeFor[events.AckError]()}},
 		{"TaskUnsubscribe", events.TaskUnsubscribe, reflect.TypeFor[events.SubscribeRequest](),
 			[]reflect.Type{reflect.TypeFor[events.SubscribeRequest](), reflect.TypeFor[events.AckError]()}},
 		{"TaskCancel", events.TaskCancel, reflect.TypeFor[events.CancelRequest](),
 			[]reflect.Type{reflect.TypeFor[events.State](), reflect.TypeFor[events.AckError]()}},
 		{"AuthRefresh", events.AuthRefresh, reflect.TypeFor[events.RefreshRequest](),
 			[]reflect.Type{reflect.TypeFor[events.RefreshAck](), reflect.TypeFor[events.AckError]()}},
+		{"TaskReceived", events.TaskReceived, reflect.TypeFor[events.ReceivedRequest](),
+			[]reflect.Type{reflect.TypeFor[events.ReceivedAck](), reflect.TypeFor[events.AckError]()}},
+		{"InboxAck", events.InboxAck, reflect.TypeFor[events.InboxAckRequest](),
+			[]reflect.Type{reflect.TypeFor[events.InboxAckReply](), reflect.TypeFor[events.AckError]()}},
 	}
 	numbers = []number{
 		{reflect.TypeFor[tasks.ExportParams](), "MinExportRows", tasks.MinExportRows},
 		{reflect.TypeFor[tasks.ExportParams](), "MaxExportRows", tasks.MaxExportRows},
 	}
 	// extraTypes are declared even when no event refers to them.
-	extraTypes = []reflect.Type{reflect.TypeFor[tasks.ExportParams](), reflect.TypeFor[tasks.KindInfo]()}
+	extraTypes = []reflect.Type{reflect.TypeFor[tasks.ExportParams](), reflect.TypeFor[tasks.KindInfo](), reflect.TypeFor[events.InboxAckRequest]()}
 )
 
 // tsPrefix is put before the Go name of a type of the given package (import path

@@ -73,7 +73,7 @@ func TestContractShape(t *testing.T) {
 		"export const MaxExportRows = 1000000;\n",
 		`  "task:progress": (payload: Progress) => void;`,
 		`  "task:state": (payload: TaskRecord) => void;`,
-		`  "task:subscribe": (request: SubscribeRequest, ack: (reply: TaskRecord | AckError) => void) => void;`,
+		`  "task:subscribe": (request: SubscribeRequest, ack: (reply: SubscribeAck | AckError) => void) => void;`,
 		`  TaskCancel: "task:cancel",`,
 	} {
 		if !strings.Contains(src, want) {

@@ -452,7 +452,7 @@ func TestCancelQueuedTaskNeverStarts(t *testing.T) {
 	e := testenv.New(t)
 	ctx := context.Background()
 	id := e.Submit(1000, nil)
-	em := func(seq int64) (*store.Publish, error) { return nil, nil }
+	em := func(*tasks.Record, *store.Update) error { return nil }
 	if _, err := e.Store.CancelQueued(ctx, id, time.Now(), em); err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	Backoff func(attempt int) time.Duration
 	// Started, when set, is called once the worker consumes.
 	Started func(Info)
+	// Getenv reads the OTEL_* variables of the traces (see package tracing);
+	// default os.Getenv.
+	Getenv func(string) string
 }
 
 // Kind is a kind the worker serves: what it publishes in the registry and how
@@ -98,6 +101,11 @@ func Run(ctx context.Context, opts Options) error {
 	if ropts.ClientName == "" {
 		ropts.ClientName = "taskwire-worker"
 	}
+	traces, err := setupTracing(ctx, opts.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(traces, log)
 	rdb := redis.NewClient(&ropts)
 	defer rdb.Close()
 
@@ -123,7 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	em := emitter.New(rdb, &emitter.Options{Key: cfg.SocketIOKey, Sharded: cfg.SocketIOAdapter == "sharded"})
 	reg := taskctx.NewRegistry()
-	pub := progress.NewPublisher(st, em, &progress.Options{MaxRate: cfg.ProgressMaxRate, Logger: log})
+	pub := progress.NewPublisher(st, em, &progress.Options{MaxRate: cfg.ProgressMaxRate, Logger: log, OnEmit: emitHook(traces)})
 	b := broker.New(rdb, broker.Options{
 		Keys:   st.Keys(),
 		Lease:  cfg.LeaseTimeout,
@@ -139,11 +147,12 @@ func Run(ctx context.Context, opts Options) error {
 	})
 	mets := metrics.New(names, nil)
 	mets.WatchBroker(b.Stats)
+	mets.WatchRedis(rdb)
 	mets.WatchQueue(rdb, st.Keys(), b.Streams(), nil)
 	r := runner.New(runner.Options{
 		Store: st, Publisher: pub, Registry: reg, Broker: b,
 		MaxAttempts: cfg.MaxAttempts, Backoff: opts.Backoff, Logger: log, Observer: mets,
-		ResultMaxBytes: cfg.ResultMaxBytes,
+		ResultMaxBytes: cfg.ResultMaxBytes, Tracer: attemptTracer(traces),
 	})
 	for _, k := range kinds {
 		r.HandleKind(tasks.Kind(k.Info.Name), k.Run)
@@ -187,8 +196,16 @@ func Run(ctx context.Context, opts Options) error {
 	rctx, stopRegistry := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRegistry()
 	registryDone := make(chan struct{})
+	kindNames := make([]string, len(names))
+	for i, n := range names {
+		kindNames[i] = string(n)
+	}
+	beat := newHeartbeat(st, em, reg, consumer, kindNames, cfg.Concurrency, kindRefresh)
 	register := func(c context.Context) error {
-		return st.RegisterKinds(c, consumer, infos, 3*kindRefresh)
+		if err := st.RegisterKinds(c, consumer, infos, 3*kindRefresh); err != nil {
+			return err
+		}
+		return beat.beat(c)
 	}
 	if err := register(ctx); err != nil {
 		log.Warn("cannot register the kinds yet; retrying in the background", "err", err)
@@ -257,6 +274,9 @@ func Run(ctx context.Context, opts Options) error {
 	uctx, ucancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if err := st.UnregisterKinds(uctx, consumer, infos); err != nil {
 		log.Warn("could not unregister the kinds; their entries end with their lease", "err", err)
+	}
+	if err := beat.stop(uctx); err != nil {
+		log.Warn("could not remove the heartbeat; it ends with its lease", "err", err)
 	}
 	ucancel()
 	if httpSrv != nil {

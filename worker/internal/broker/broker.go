@@ -54,6 +54,9 @@ const (
 	HeaderEnqueuedAt = "taskwire-enqueued-at"
 	// HeaderDelivery identifies the delivery within this broker, for Settle.
 	HeaderDelivery = "taskwire-delivery"
+	// HeaderTraceParent holds the W3C trace context of the enqueue
+	// (tasks.Message.TraceParent), empty when it has none.
+	HeaderTraceParent = "traceparent"
 )
 
 // Defaults of Options.

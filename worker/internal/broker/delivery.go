@@ -92,10 +92,11 @@ func (b *Broker) signature(d *delivery) *mtasks.Signature {
 		RoutingKey: d.stream,
 		Args:       []mtasks.Arg{{Name: "params", Type: "string", Value: string(m.Params)}},
 		Headers: mtasks.Headers{
-			HeaderEntry:      d.entry,
-			HeaderOwner:      m.Owner,
-			HeaderEnqueuedAt: m.EnqueuedAt.UTC().Format(time.RFC3339Nano),
-			HeaderDelivery:   strconv.FormatUint(d.n, 10),
+			HeaderEntry:       d.entry,
+			HeaderOwner:       m.Owner,
+			HeaderEnqueuedAt:  m.EnqueuedAt.UTC().Format(time.RFC3339Nano),
+			HeaderDelivery:    strconv.FormatUint(d.n, 10),
+			HeaderTraceParent: m.TraceParent,
 		},
 		IgnoreWhenTaskNotRegistered: true,
 	}
@@ -104,6 +105,13 @@ func (b *Broker) signature(d *delivery) *mtasks.Signature {
 // Entry returns the stream entry id of a signature made by the broker.
 func Entry(sig *mtasks.Signature) string {
 	s, _ := sig.Headers[HeaderEntry].(string)
+	return s
+}
+
+// TraceParent returns the trace context that the task's queue message carried
+// ("" when none).
+func TraceParent(sig *mtasks.Signature) string {
+	s, _ := sig.Headers[HeaderTraceParent].(string)
 	return s
 }
 

@@ -58,5 +58,5 @@ func messageOf(s *mtasks.Signature) (*tasks.Message, error) {
 		return nil, fmt.Errorf("broker: publish %s: the params are not a JSON object", s.UUID)
 	}
 	owner, _ := s.Headers[HeaderOwner].(string)
-	return &tasks.Message{ID: s.UUID, Kind: kind, Params: params, Owner: owner, EnqueuedAt: time.Now().UTC()}, nil
+	return &tasks.Message{ID: s.UUID, Kind: kind, Params: params, Owner: owner, EnqueuedAt: time.Now().UTC(), TraceParent: TraceParent(s)}, nil
 }

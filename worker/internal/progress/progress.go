@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/taskwire/taskwire/emitter"
+	"github.com/taskwire/taskwire/emitter/wire"
 	"github.com/taskwire/taskwire/shared/events"
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -39,6 +40,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// OnEmit, when set, is told of every event a Reporter writes, with the
+	// context of the write (for traces). It must be quick.
+	OnEmit func(ctx context.Context, e Emit)
 }
 
 // Publisher writes task events and records. It is safe for concurrent use.
@@ -48,6 +52,8 @@ type Publisher struct {
 	rate float64
 	log  *slog.Logger
 	now  func() time.Time
+
+	onEmit func(context.Context, Emit)
 }
 
 // NewPublisher returns a Publisher that writes records through st and encodes
@@ -62,13 +68,45 @@ func NewPublisher(st *store.Store, em *emitter.Emitter, opts *Options) *Publishe
 		if opts.Now != nil {
 			p.now = opts.Now
 		}
+		p.onEmit = opts.OnEmit
 	}
 	return p
 }
 
-// event encodes one event for the room of task id.
-func (p *Publisher) event(id, name string, payload any) (*store.Publish, error) {
+// event encodes one event for the room of task id, and its JSON for the
+// history. The emitter encodes the payload itself (handing it the JSON instead
+// would make it parse that JSON again, which cost a third of an event's time),
+// and wire.EncodeJSON, the emitter's own writer, writes the JSON a client would
+// write of what it got.
+func (p *Publisher) event(id, name string, payload any) (*store.Publish, *store.Event, error) {
+	b, err := wire.EncodeJSON(payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("progress: encode %s: %w", name, err)
+	}
 	m, err := p.em.To(events.TaskRoom(id)).Encode(name, payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("progress: %w", err)
+	}
+	return &store.Publish{Channel: m.Channel, Payload: m.Payload, Sharded: m.Sharded}, &store.Event{Name: name, Data: b}, nil
+}
+
+// inbox encodes the inbox:item event for the owner of task id when fields
+// make its state final (else it returns nil): the entry says the state, seq,
+// finish time and error that fields set.
+func (p *Publisher) inbox(id, owner string, kind tasks.Kind, seq int64, fields map[string]any) (*store.Publish, error) {
+	st, _ := fields[tasks.FieldState].(string)
+	if owner == "" || !tasks.State(st).Final() {
+		return nil, nil
+	}
+	entry := events.InboxEntry{TaskID: id, Kind: kind, State: tasks.State(st), Seq: seq, FinishedAt: p.now().UTC()}
+	if ms, ok := fields[tasks.FieldFinishedAt].(int64); ok {
+		entry.FinishedAt = time.UnixMilli(ms).UTC()
+	}
+	if code, _ := fields[tasks.FieldErrorCode].(string); code != "" {
+		msg, _ := fields[tasks.FieldErrorMessage].(string)
+		entry.Error = &tasks.ErrorInfo{Code: code, Message: msg}
+	}
+	m, err := p.em.To(events.UserRoom(owner)).Encode(events.InboxItem, entry)
 	if err != nil {
 		return nil, fmt.Errorf("progress: %w", err)
 	}
@@ -89,14 +127,21 @@ func (p *Publisher) Fail(ctx context.Context, id string, info tasks.ErrorInfo) e
 			return store.ErrFinal
 		}
 		seq := rec.Seq + 1
-		pub, err := p.event(id, events.TaskFailed, events.Failed{TaskID: id, Seq: seq, Error: info, EmittedAt: p.now().UnixMilli()})
+		pub, ev, err := p.event(id, events.TaskFailed, events.Failed{TaskID: id, Seq: seq, Error: info, EmittedAt: p.now().UnixMilli()})
+		if err != nil {
+			return err
+		}
+		fields := failedFields(p.now(), info)
+		inbox, err := p.inbox(id, rec.Owner, rec.Kind, seq, fields)
 		if err != nil {
 			return err
 		}
 		err = p.st.Apply(ctx, &store.Update{
-			TaskID: id, Attempt: rec.Attempts, Seq: seq, Publish: pub,
-			Fields: failedFields(p.now(), info),
+			TaskID: id, Attempt: rec.Attempts, Seq: seq, Publish: pub, Event: ev, Inbox: inbox, Fields: fields,
 		})
+		if err == nil {
+			p.notify(id, rec.Attempts, failedFields(p.now(), info))
+		}
 		if !errors.Is(err, store.ErrStale) {
 			return err
 		}
@@ -125,6 +170,8 @@ func (p *Publisher) Begin(rec *tasks.Record, rate float64) *Reporter {
 	return &Reporter{
 		p:         p,
 		id:        rec.ID,
+		owner:     rec.Owner,
+		kind:      rec.Kind,
 		attempt:   rec.Attempts,
 		seq:       rec.Seq,
 		total:     rec.Total,
@@ -146,6 +193,8 @@ var ErrFinished = errors.New("progress: the attempt already ended")
 type Reporter struct {
 	p       *Publisher
 	id      string
+	owner   string
+	kind    tasks.Kind
 	attempt int
 	start   time.Time
 
@@ -159,7 +208,9 @@ type Reporter struct {
 	rate     float64
 	throttle Throttle
 	finished bool
-	sentEnd  bool // the 100 % progress event went out
+	// finalizing is set while final writes the attempt's last event.
+	finalizing bool
+	sentEnd    bool // the 100 % progress event went out
 
 	meta        map[string]any // merged metadata of the attempt
 	metaPending bool           // meta changed since the last task:metadata
@@ -180,7 +231,11 @@ func (r *Reporter) Seq() int64 {
 // "started"), which also tells followers that the task runs. Like Progress it
 // returns taskctx.ErrCancelRequested when the owner asked to cancel the task.
 func (r *Reporter) Started(ctx context.Context, total int64) error {
-	return r.progress(ctx, 0, total, StageStarted, true)
+	err := r.progress(ctx, 0, total, StageStarted, true)
+	if err == nil {
+		r.p.notify(r.id, r.attempt, map[string]any{tasks.FieldState: string(tasks.StateRunning)})
+	}
+	return err
 }
 
 // Progress reports that done of total units are finished, in stage. Events are
@@ -415,12 +470,15 @@ func (r *Reporter) final(ctx context.Context, name string, payload func(seq int6
 	if r.finished {
 		return ErrFinished
 	}
+	r.finalizing = true
 	err := retry.Do(ctx, func(ctx context.Context) error {
 		_, err := r.write(ctx, name, payload, fields, commit, nil)
 		return err
 	}, Transient)
+	r.finalizing = false
 	if err == nil {
 		r.finished = true
+		r.p.notify(r.id, r.attempt, fields)
 		if r.flushTimer != nil {
 			r.flushTimer.Stop()
 		}
@@ -444,14 +502,21 @@ func Transient(err error) bool {
 func (r *Reporter) write(ctx context.Context, name string, payload func(seq int64) any, fields map[string]any, commit bool, app *store.Append) (bool, error) {
 	for try := 0; ; try++ {
 		r.seq++
-		pub, err := r.p.event(r.id, name, payload(r.seq))
+		pub, ev, err := r.p.event(r.id, name, payload(r.seq))
 		if err != nil {
 			return false, err
 		}
+		inbox, err := r.p.inbox(r.id, r.owner, r.kind, r.seq, fields)
+		if err != nil {
+			return false, err
+		}
+		start := r.p.emitStart()
 		cancel, err := r.p.st.ApplyChecked(ctx, &store.Update{
-			TaskID: r.id, Attempt: r.attempt, Seq: r.seq, Fields: fields, Publish: pub, CommitResult: commit, Append: app,
+			TaskID: r.id, Attempt: r.attempt, Seq: r.seq, Fields: fields, Publish: pub, Event: ev, Inbox: inbox,
+			CommitResult: commit, Append: app,
 		})
 		if !errors.Is(err, store.ErrStale) || try > 0 {
+			r.emitted(ctx, name, start, err)
 			return cancel, err
 		}
 		rec, gerr := r.p.st.Get(ctx, r.id)

@@ -18,6 +18,7 @@ import (
 
 	machinery "github.com/RichardKnop/machinery/v2"
 	mtasks "github.com/RichardKnop/machinery/v2/tasks"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -208,6 +209,8 @@ type Options struct {
 	// ResultMaxBytes bounds results of kinds without a limit of their own
 	// (0: no bound).
 	ResultMaxBytes int64
+	// Tracer makes the span of every attempt (see traceAttempt); nil: none.
+	Tracer trace.Tracer
 }
 
 // Kind is how the runner runs the tasks of one kind.
@@ -379,6 +382,7 @@ func (r *Runner) run(ctx context.Context, sig *mtasks.Signature, kind tasks.Kind
 	}()
 
 	var rec *tasks.Record
+	begin := time.Now()
 	sctx, cancel := r.finalCtx(ctx)
 	defer cancel()
 	err := retry.Do(sctx, func(c context.Context) error {
@@ -402,6 +406,9 @@ func (r *Runner) run(ctx context.Context, sig *mtasks.Signature, kind tasks.Kind
 		return broker.Abandon
 	}
 	log = log.With("attempt", rec.Attempts)
+	var span trace.Span
+	ctx, tctx, span = r.traceAttempt(ctx, tctx, sig, rec, begin)
+	defer endAttempt(span, at)
 	at.started = r.opts.Now()
 	obs.Started(kind)
 	k, known := r.handlers[kind]

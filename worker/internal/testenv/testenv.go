@@ -16,6 +16,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/taskwire/taskwire/emitter/wire"
+	"github.com/taskwire/taskwire/shared/events"
 	"github.com/taskwire/taskwire/shared/redistest"
 	"github.com/taskwire/taskwire/shared/store"
 	"github.com/taskwire/taskwire/shared/tasks"
@@ -264,13 +265,27 @@ func Float(v any) float64 {
 	return float64(Int(v))
 }
 
-// Of returns the events of task id, in order.
+// Of returns the events of task id to its room, in order (not the inbox:item
+// its owner gets when it ends; see Inbox).
 func (r *Recorder) Of(id string) []Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []Event
 	for _, e := range r.events {
-		if e.TaskID == id {
+		if e.TaskID == id && e.Name != events.InboxItem {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Inbox returns the inbox:item events of task id, in order.
+func (r *Recorder) Inbox(id string) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Event
+	for _, e := range r.events {
+		if e.TaskID == id && e.Name == events.InboxItem {
 			out = append(out, e)
 		}
 	}

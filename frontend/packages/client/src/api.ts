@@ -4,7 +4,18 @@
 // Authorization: Bearer <token>, and a refused token is fetched again once.
 
 import type { Tokens } from "./auth.js";
-import { MaxExportRows, MinExportRows, type TaskErrorInfo, type TaskRecord, type TaskState } from "./generated/contract.js";
+import {
+  MaxExportRows,
+  MinExportRows,
+  type HistoryEvent,
+  type InboxAckReply,
+  type InboxAckRequest,
+  type InboxEntry,
+  type TaskErrorInfo,
+  type TaskRecord,
+  type TaskState,
+} from "./generated/contract.js";
+import { isInboxEntry } from "./inbox.js";
 
 /** CreateTaskRequest is the body of POST /api/v1/tasks. */
 export interface CreateTaskRequest {
@@ -55,6 +66,20 @@ export interface StreamPage {
   items: unknown[];
 }
 
+/** EventsPage is the answer of GET /api/v1/tasks/<id>/events?since=N. */
+export interface EventsPage {
+  taskId: string;
+  /** The task's seq when the events were read. */
+  seq: number;
+  /** The events after since, oldest first. */
+  events: HistoryEvent[];
+  /** false: some events after since are no longer kept (reason says why); events is then empty. */
+  recovered: boolean;
+  reason?: string;
+  /** Set when there are more: ask again with since=next. */
+  next?: number;
+}
+
 /**
  * legacyKinds stands in for GET /api/v1/kinds on a server that predates it (404):
  * such a server runs exports only.
@@ -76,6 +101,21 @@ export const legacyKinds: KindEntry[] = [
     totalParam: "rows",
   },
 ];
+
+/** TaskListAnswer is the body of GET /api/v1/tasks as read here. */
+export interface TaskListAnswer {
+  tasks?: TaskRecord[] | null;
+}
+
+/** KindListAnswer is the body of GET /api/v1/kinds as read here. */
+export interface KindListAnswer {
+  kinds?: KindEntry[] | null;
+}
+
+/** ErrorAnswer is the body of an error answer as read here. */
+export interface ErrorAnswer {
+  error?: Partial<TaskErrorInfo> & { details?: unknown };
+}
 
 /** ErrorDetail is one entry of an error's details (invalid_params: one per field). */
 export interface ErrorDetail {
@@ -171,7 +211,7 @@ export class Api {
 
   /** listTasks returns this identity's recent tasks, newest first. */
   async listTasks(): Promise<TaskRecord[]> {
-    const body = (await this.request("GET", "/tasks")) as { tasks?: TaskRecord[] | null };
+    const body = (await this.request("GET", "/tasks")) as TaskListAnswer;
     return Array.isArray(body.tasks) ? body.tasks : [];
   }
 
@@ -182,9 +222,9 @@ export class Api {
 
   /** listKinds returns the kinds the workers serve (or served), by name. */
   async listKinds(): Promise<KindEntry[]> {
-    let body: { kinds?: KindEntry[] | null };
+    let body: KindListAnswer;
     try {
-      body = (await this.request("GET", "/kinds")) as { kinds?: KindEntry[] | null };
+      body = (await this.request("GET", "/kinds")) as KindListAnswer;
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) return legacyKinds;
       throw err;
@@ -219,9 +259,38 @@ export class Api {
     };
   }
 
+  /** getEvents returns a task's events after seq since, oldest first (GET .../events?since=N). */
+  async getEvents(id: string, since: number, limit?: number): Promise<EventsPage> {
+    const q = `since=${Math.max(0, Math.floor(since))}` + (limit !== undefined ? `&limit=${Math.floor(limit)}` : "");
+    const body = (await this.request("GET", `/tasks/${encodeURIComponent(id)}/events?${q}`)) as Partial<EventsPage> | undefined;
+    const page: EventsPage = {
+      taskId: typeof body?.taskId === "string" ? body.taskId : id,
+      seq: typeof body?.seq === "number" ? body.seq : since,
+      events: Array.isArray(body?.events) ? body.events : [],
+      recovered: body?.recovered === true,
+    };
+    if (typeof body?.reason === "string") page.reason = body.reason;
+    if (typeof body?.next === "number") page.next = body.next;
+    return page;
+  }
+
   /** cancelTask asks to cancel a task and returns its record after the request. */
   async cancelTask(id: string): Promise<TaskRecord> {
     return (await this.request("DELETE", "/tasks/" + encodeURIComponent(id))) as TaskRecord;
+  }
+
+  /** listInbox returns the unseen finished tasks of this identity, newest first (GET /api/v1/inbox). */
+  async listInbox(): Promise<InboxEntry[]> {
+    const body = (await this.request("GET", "/inbox")) as Record<string, unknown> | unknown[] | undefined;
+    const list = Array.isArray(body) ? body : (body?.["items"] ?? body?.["inbox"] ?? body?.["entries"]);
+    return Array.isArray(list) ? list.filter(isInboxEntry) : [];
+  }
+
+  /** ackInbox marks inbox items seen (POST /api/v1/inbox/ack); it returns the ids marked. */
+  async ackInbox(taskIds: string[]): Promise<string[]> {
+    const req: InboxAckRequest = { taskIds };
+    const body = (await this.request("POST", "/inbox/ack", req)) as Partial<InboxAckReply> | undefined;
+    return Array.isArray(body?.taskIds) ? body.taskIds.filter((x): x is string => typeof x === "string") : [];
   }
 
   /**
@@ -280,7 +349,7 @@ async function errorOf(res: Response): Promise<ApiError> {
   } catch {
     data = undefined;
   }
-  const err = (data as { error?: Partial<TaskErrorInfo> & { details?: unknown } } | undefined)?.error;
+  const err = (data as ErrorAnswer | undefined)?.error;
   return new ApiError(
     res.status,
     err?.code ?? "http_" + res.status,

@@ -34,6 +34,25 @@ export function tokenExpiry(token: string): number | undefined {
   }
 }
 
+/** The JWT header "typ" of the viewer tokens taskwire signs. */
+export const viewerTokenType = "taskwire-viewer+jwt";
+
+/**
+ * isViewerToken reports whether token is a viewer token (read-only, one task):
+ * a JWT whose header says typ taskwire-viewer+jwt. Its identity owns no task, so
+ * the server refuses its delivery receipts and it has no inbox.
+ */
+export function isViewerToken(token: string): boolean {
+  const parts = token.split(".");
+  if (parts.length !== 3 || !parts[0]) return false;
+  try {
+    const header: unknown = JSON.parse(base64UrlDecode(parts[0]));
+    return (header as { typ?: unknown } | null)?.typ === viewerTokenType;
+  } catch {
+    return false;
+  }
+}
+
 /** Tokens hands out the current token and fetches a new one when it is due. */
 export class Tokens {
   private current: string | undefined;
@@ -54,6 +73,11 @@ export class Tokens {
   /** expiresAt is the current token's exp in ms, if it has one. */
   get expiresAt(): number | undefined {
     return this.current !== undefined ? tokenExpiry(this.current) : undefined;
+  }
+
+  /** viewer reports whether the current token is a viewer token (isViewerToken). */
+  get viewer(): boolean {
+    return this.current !== undefined && isViewerToken(this.current);
   }
 
   /** get returns the current token, fetching one when there is none or it is about to expire. */

@@ -236,4 +236,42 @@ describe("viewer tokens", () => {
     const other = await new Promise<Error>((resolve) => viewer.task("b").subscribe(() => undefined, resolve));
     expect((other as ApiError).code).toBe("not_found");
   });
+
+  it("confirms a task's final event once; a viewer confirms nothing", async () => {
+    server.tokens.set("owner", { sub: "u-1" });
+    server.add(record("a", { state: "running", seq: 2 }), "u-1");
+    const owner = client("owner");
+    const vt = await owner.task("a").viewer();
+    const viewer = client(vt.token);
+    for (const c of [owner, viewer]) {
+      await until(c.task("a"), (t) => t.seq === 2, "the snapshot");
+      await waitFor(() => c.live.socket.connected, "connected");
+    }
+    await waitFor(() => server.subscribed.filter((id) => id === "a").length >= 2, "both subscribes");
+    const done = { taskId: "a", seq: 3, resultUrl: "/r", rows: 1, bytes: 1 };
+    server.emit("task:completed", done, { state: "completed" });
+    await until(owner.task("a"), (t) => t.state === "completed", "completed (owner)");
+    await until(viewer.task("a"), (t) => t.state === "completed", "completed (viewer)");
+    await waitFor(() => server.receipts.length === 1, "the owner's receipt");
+    server.emit("task:completed", done); // again: a duplicate
+    await owner.task("a").result({ timeoutMs: 2000 });
+    expect(server.receipts).toEqual([{ taskId: "a", seq: 3, sub: "u-1" }]);
+  });
+
+  it("inbox: lists the unseen tasks, adds pushed ones, and marks them seen", async () => {
+    server.tokens.set("tok", { sub: "u-1" });
+    server.inboxes.set("u-1", [{ taskId: "old", kind: "export", state: "failed", seq: 4, finishedAt: "2026-01-02T09:00:00Z", error: { code: "x", message: "x" } }]);
+    const c = client("tok");
+    const seen: string[][] = [];
+    const off = c.inbox.subscribe((items) => seen.push(items.map((e) => e.taskId)));
+    await waitFor(() => seen.at(-1)?.join() === "old", "the listed inbox");
+    await waitFor(() => c.live.socket.connected, "connected");
+    server.pushInbox("u-1", { taskId: "new", kind: "export", state: "completed", seq: 9, finishedAt: "2026-01-02T10:00:00Z" });
+    await waitFor(() => seen.at(-1)?.join() === "new,old", "the pushed item, first");
+    expect(await c.inbox.ack(["new", "old"])).toEqual(["new", "old"]);
+    expect(server.acks).toEqual([{ ids: ["new", "old"], via: "socket" }]);
+    expect(c.inbox.items()).toEqual([]);
+    expect(seen.at(-1)).toEqual([]);
+    off();
+  });
 });

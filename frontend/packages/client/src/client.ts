@@ -6,11 +6,16 @@
 // what it holds, takes the snapshot sent on every (re)subscribe, and starts the
 // streams over when a new attempt begins. Listeners get copies, so a new object
 // means a change (what React needs).
+//
+// On every reconnect each followed task resumes from the seq it holds (the
+// server sends what was missed), a task's final event is confirmed to the
+// server once (task:received, the record's deliveredAt), and client.inbox lists
+// the finished tasks not marked seen yet.
 
 import { Api, ApiError, type KindEntry, type ViewerOptions, type ViewerToken } from "./api.js";
 import { Tokens, type TokenSource } from "./auth.js";
 import type { ConnState } from "./connection.js";
-import type { TaskErrorInfo } from "./generated/contract.js";
+import type { InboxEntry, TaskErrorInfo } from "./generated/contract.js";
 import { Live } from "./live.js";
 import { isFinal, TaskStore, type ResultView, type TaskView } from "./state.js";
 
@@ -27,6 +32,27 @@ export interface ClientOptions {
   token?: TokenSource;
   /** Socket.IO transports, in order (default polling, then websocket). */
   transports?: Array<"polling" | "websocket">;
+  /**
+   * receipts: confirm each task's final event to the server (task:received),
+   * which sets the record's deliveredAt. Default true; a viewer token never does.
+   */
+  receipts?: boolean;
+}
+
+/** Inbox is the identity's finished tasks that it has not marked seen. */
+export interface Inbox {
+  /** list fetches the unseen entries (newest first) and keeps them live from then on. */
+  list(): Promise<InboxEntry[]>;
+  /** items returns the entries as last known, newest first. */
+  items(): InboxEntry[];
+  /**
+   * subscribe calls listener with the entries at once and on every change (an
+   * inbox:item pushed, a list, an ack), after listing them. It returns the
+   * function that unsubscribes.
+   */
+  subscribe(listener: (items: InboxEntry[]) => void): () => void;
+  /** ack marks entries seen (the records' seenAt); it resolves with the ids the server marked. */
+  ack(taskIds: string[]): Promise<string[]>;
 }
 
 /** TaskListener receives a task's state. */
@@ -88,6 +114,8 @@ export interface TaskwireClient {
   kinds(): Promise<KindEntry[]>;
   /** onConnection calls listener with the connection's state at once and on each change. */
   onConnection(listener: (s: ConnState) => void): () => void;
+  /** The inbox: finished tasks not marked seen, live. */
+  readonly inbox: Inbox;
   /** close disconnects; the client is not used afterwards. */
   close(): void;
   /** The parts the client is built of, for apps that need more (the web app). */
@@ -121,6 +149,8 @@ class Client implements TaskwireClient {
   private readonly delivered = new Map<string, string>();
   private readonly listListeners = new Set<(tasks: TaskView[]) => void>();
   private readonly connListeners = new Set<(s: ConnState) => void>();
+  private readonly inboxListeners = new Set<(items: InboxEntry[]) => void>();
+  readonly inbox: Inbox;
   private ready: Promise<void> | undefined;
   private closed = false;
 
@@ -142,10 +172,36 @@ class Client implements TaskwireClient {
           const err = new ApiError(401, "unauthorized", message);
           for (const subs of this.listeners.values()) for (const s of subs) s.err?.(err);
         },
+        inbox: (items) => {
+          for (const l of this.inboxListeners) l(items);
+        },
       },
       url,
-      { ...(tokens ? { tokens } : {}), list: false, ...(opts.transports ? { transports: opts.transports } : {}) },
+      {
+        ...(tokens ? { tokens } : {}),
+        list: false,
+        inbox: false,
+        ...(opts.transports ? { transports: opts.transports } : {}),
+        ...(opts.receipts !== undefined ? { receipts: opts.receipts } : {}),
+      },
     );
+    this.inbox = {
+      list: async () => {
+        await this.ensureConnected();
+        return this.live.refreshInbox(true);
+      },
+      items: () => this.live.inbox.items(),
+      subscribe: (listener) => {
+        this.inboxListeners.add(listener);
+        listener(this.live.inbox.items());
+        this.inbox.list().catch((err: unknown) => console.warn("taskwire: could not list the inbox", err));
+        return () => this.inboxListeners.delete(listener);
+      },
+      ack: async (ids) => {
+        await this.ensureConnected();
+        return this.live.ackInbox(ids);
+      },
+    };
   }
 
   /** ensureConnected connects on first use; it resolves once requests may be sent. */

@@ -1,13 +1,15 @@
 // Live against a real Socket.IO server (Node's, standing in for taskwire's): the
 // subscribe-on-connect rule, reconnects, the server's disconnect, events that beat
-// the POST's answer, and tasks the server no longer knows.
+// the POST's answer, tasks the server no longer knows; the resume from the seq
+// held (with the race of live events and the ack's history), delivery receipts
+// and the inbox.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Server, type Socket as ServerSocket } from "socket.io";
 import type { CreatedTask } from "./api.js";
 import { connStatus, type ConnStatus } from "./connection.js";
-import type { TaskRecord } from "./generated/contract.js";
-import { Live, type TaskApi } from "./live.js";
+import type { HistoryEvent, InboxEntry, SubscribeRequest, TaskRecord } from "./generated/contract.js";
+import { Live, type LiveOptions, type TaskApi } from "./live.js";
 import { TaskStore } from "./state.js";
 
 function rec(id: string, over: Partial<TaskRecord> = {}): TaskRecord {
@@ -40,6 +42,24 @@ class Backend {
   readonly streamFetches: string[] = [];
   /** refuse makes the connection middleware refuse this many handshakes. */
   refuse = 0;
+  /** Every task:subscribe request, in order. */
+  readonly requests: SubscribeRequest[] = [];
+  /** The history of every task: each event emitted, in order. */
+  readonly history = new Map<string, HistoryEvent[]>();
+  /** The history keeps no event at or below this seq (recovered false below it). */
+  trimmedTo = 0;
+  /** The most events one ack carries (the rest: GET .../events), and the reads of those. */
+  ackLimit = Infinity;
+  readonly eventReads: number[] = [];
+  /** beforeAck runs after the socket joined the task's room and before the ack (the race). */
+  beforeAck: ((req: SubscribeRequest) => void) | undefined;
+  /** Every task:received, in order; receiptError refuses them with that code. */
+  readonly receipts: Array<{ taskId: string; seq: number }> = [];
+  receiptError: string | undefined;
+  /** The inbox of the identity, and the ids acked over the socket and over HTTP. */
+  inbox: InboxEntry[] = [];
+  readonly socketAcks: string[][] = [];
+  readonly httpAcks: string[][] = [];
 
   async listen(): Promise<string> {
     this.io.listen(0);
@@ -55,12 +75,30 @@ class Backend {
       next();
     });
     this.io.on("connection", (s: ServerSocket) => {
-      s.on("task:subscribe", (req: { taskId: string }, ack: (r: unknown) => void) => {
+      s.on("task:subscribe", (req: SubscribeRequest, ack: (r: unknown) => void) => {
         this.subscribed.push(req.taskId);
+        this.requests.push(req);
         const r = this.records.get(req.taskId);
         if (!r) return ack({ error: { code: "not_found", message: "no such task" } });
         void s.join("task:" + req.taskId);
-        ack(r);
+        if (req.since === undefined) return ack(r);
+        if (req.since > r.seq) return ack({ error: { code: "invalid_since", message: "since is past the task's seq" } });
+        this.beforeAck?.(req);
+        // Read after the join, as the server does: what beforeAck emitted is here too.
+        const rr = this.records.get(req.taskId)!;
+        if (req.since < this.trimmedTo) return ack({ ...rr, recovered: false, reason: "trimmed" });
+        const events = (this.history.get(req.taskId) ?? []).filter((e) => e.seq > req.since! && e.seq <= rr.seq);
+        ack({ ...rr, events: events.slice(0, this.ackLimit), recovered: true });
+      });
+      s.on("task:received", (req: { taskId: string; seq: number }, ack: (r: unknown) => void) => {
+        this.receipts.push(req);
+        if (this.receiptError) return ack({ error: { code: this.receiptError, message: "refused" } });
+        ack({ taskId: req.taskId, deliveredAt: "2026-01-02T10:05:00Z" });
+      });
+      s.on("inbox:ack", (req: { taskIds: string[] }, ack: (r: unknown) => void) => {
+        this.socketAcks.push(req.taskIds);
+        this.inbox = this.inbox.filter((e) => !req.taskIds.includes(e.taskId));
+        ack({ taskIds: req.taskIds });
       });
     });
     return `http://127.0.0.1:${addr.port}`;
@@ -70,7 +108,16 @@ class Backend {
   emit(event: string, payload: { taskId: string; seq: number } & Record<string, unknown>, update: Partial<TaskRecord>): void {
     const r = this.records.get(payload.taskId);
     if (r) this.records.set(payload.taskId, { ...r, ...update, seq: payload.seq });
+    const h = this.history.get(payload.taskId) ?? [];
+    h.push({ seq: payload.seq, event, data: payload });
+    this.history.set(payload.taskId, h);
     this.io.to("task:" + payload.taskId).emit(event, payload);
+  }
+
+  /** pushInbox stores an inbox entry and pushes it to every socket. */
+  pushInbox(e: InboxEntry): void {
+    this.inbox.push(e);
+    this.io.emit("inbox:item", e);
   }
 
   /** dropConnections cuts every transport, as a crash or a network loss would. */
@@ -90,6 +137,18 @@ class Backend {
         return r;
       },
       cancelTask: async (id) => this.records.get(id)!,
+      listInbox: async () => this.inbox.slice(),
+      getEvents: async (id, since) => {
+        this.eventReads.push(since);
+        const r = this.records.get(id)!;
+        const events = (this.history.get(id) ?? []).filter((e) => e.seq > since).slice(0, 7);
+        return { taskId: id, seq: r.seq, events, recovered: since >= this.trimmedTo };
+      },
+      ackInbox: async (ids) => {
+        this.httpAcks.push(ids);
+        this.inbox = this.inbox.filter((e) => !ids.includes(e.taskId));
+        return ids;
+      },
       getStream: async (id, stream, from) => {
         this.streamFetches.push(`${id}/${stream}?from=${from}`);
         const items = this.streams.get(id + "/" + stream) ?? [];
@@ -112,12 +171,14 @@ class Backend {
 
 /** Harness runs a Live with hooks that wake waiters. */
 class Harness {
-  readonly store = new TaskStore();
   readonly statuses: ConnStatus[] = [];
   readonly live: Live;
+  /** What the inbox hook said, in order. */
+  readonly inboxes: string[][] = [];
+  readonly received: string[] = [];
   private waiters: Array<() => void> = [];
 
-  constructor(backend: Backend, url: string) {
+  constructor(backend: Backend, url: string, options: LiveOptions = {}, readonly store: TaskStore = new TaskStore()) {
     this.live = new Live(this.store, backend.api(), {
       tasks: () => this.wake(),
       conn: (s) => {
@@ -125,7 +186,15 @@ class Harness {
         if (this.statuses.at(-1) !== st) this.statuses.push(st);
         this.wake();
       },
-    }, url);
+      inbox: (items) => {
+        this.inboxes.push(items.map((e) => e.taskId));
+        this.wake();
+      },
+      received: (id) => {
+        this.received.push(id);
+        this.wake();
+      },
+    }, url, options);
   }
 
   private wake(): void {
@@ -297,5 +366,223 @@ describe("Live", () => {
     } finally {
       live.stop();
     }
+  });
+});
+
+/** SpyStore records the seq of every event the store applied, in order. */
+class SpyStore extends TaskStore {
+  readonly applied: number[] = [];
+  override applyStream(p: Parameters<TaskStore["applyStream"]>[0], now: number): boolean {
+    const ok = super.applyStream(p, now);
+    if (ok) this.applied.push(p.seq);
+    return ok;
+  }
+  override applyProgress(p: Parameters<TaskStore["applyProgress"]>[0], now: number): boolean {
+    const ok = super.applyProgress(p, now);
+    if (ok) this.applied.push(p.seq);
+    return ok;
+  }
+  override applyCompleted(p: Parameters<TaskStore["applyCompleted"]>[0], now: number): boolean {
+    const ok = super.applyCompleted(p, now);
+    if (ok) this.applied.push(p.seq);
+    return ok;
+  }
+}
+
+/** line emits chunk n (seq n, item n-1 of "log") of task a. */
+function line(n: number): void {
+  backend.emit("task:stream", { taskId: "a", seq: n, attempt: 1, stream: "log", offset: n - 1, items: [`line ${n}`] }, { streams: { log: n } });
+}
+
+const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}`);
+
+/** following starts a Live that follows task a (a running task at seq 0) and has its first n chunks. */
+async function following(n: number, store: TaskStore = new TaskStore()): Promise<Harness> {
+  backend.records.set("a", rec("a", { seq: 0, streams: {} }));
+  const hh = (h = new Harness(backend, url, {}, store));
+  await hh.live.start();
+  await hh.until(() => backend.subscribed.length === 1, "first subscribe");
+  for (let i = 1; i <= n; i++) line(i);
+  await hh.until(() => hh.store.streamCount("a", "log") === n, "the live chunks");
+  return hh;
+}
+
+/** away cuts the connection and waits until the client knows. */
+async function away(hh: Harness): Promise<void> {
+  backend.dropConnections();
+  await hh.until(() => hh.live.status === "reconnecting", "the reconnecting state");
+}
+
+describe("Live: resume from the seq held", () => {
+  it("after a dropped connection, gets every missed event from the ack, once and in order, without HTTP", async () => {
+    const store = new SpyStore();
+    const h = await following(3, store);
+    await away(h);
+    for (let n = 4; n <= 200; n++) line(n); // nobody receives these
+    await h.until(() => h!.store.streamCount("a", "log") === 200, "the missed chunks");
+    expect(backend.requests.at(-1)).toEqual({ taskId: "a", since: 3 });
+    expect(store.get("a")?.streams["log"]?.items).toEqual(lines(1, 200));
+    expect(store.applied).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(backend.streamFetches).toEqual([]);
+
+    // And it is in the room again.
+    line(201);
+    await h.until(() => h!.store.streamCount("a", "log") === 201, "the next live chunk");
+  });
+
+  it("the race: live events that beat the ack, and are in its history too, are applied once, in order", async () => {
+    const store = new SpyStore();
+    const h = await following(1, store);
+    await away(h);
+    for (let n = 2; n <= 50; n++) line(n);
+    // On the new connection, between the join and the ack: 51..60 reach the
+    // socket live before the ack, and its history has them too; 55 is sent twice.
+    backend.beforeAck = () => {
+      backend.beforeAck = undefined;
+      for (let n = 51; n <= 60; n++) line(n);
+      backend.io.to("task:a").emit("task:stream", { taskId: "a", seq: 55, attempt: 1, stream: "log", offset: 54, items: ["line 55"] });
+    };
+    await h.until(() => h!.store.streamCount("a", "log") === 60, "every chunk");
+    line(61);
+    await h.until(() => h!.store.streamCount("a", "log") === 61, "the next live chunk");
+    expect(store.get("a")?.streams["log"]?.items).toEqual(lines(1, 61));
+    expect(store.applied).toEqual(Array.from({ length: 61 }, (_, i) => i + 1));
+    expect(backend.streamFetches).toEqual([]);
+  });
+
+  it("reads over HTTP the events an ack could not carry, page by page", async () => {
+    const store = new SpyStore();
+    const h = await following(2, store);
+    await away(h);
+    for (let n = 3; n <= 40; n++) line(n);
+    backend.ackLimit = 10; // the ack brings 3..12, the rest is read 7 at a time
+    await h.until(() => h.store.streamCount("a", "log") === 40, "every chunk");
+    expect(backend.eventReads).toEqual([12, 19, 26, 33]);
+    expect(store.applied).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(backend.streamFetches).toEqual([]);
+  });
+
+  it("recovered false: the record replaces the view and the streams are read again over HTTP", async () => {
+    const h = await following(1);
+    await away(h);
+    for (let n = 2; n <= 30; n++) line(n);
+    backend.trimmedTo = 20; // the history lost 1..19
+    backend.streams.set("a/log", lines(1, 30));
+    await h.until(() => h!.store.streamCount("a", "log") === 30, "the log read again");
+    expect(h.store.get("a")?.seq).toBe(30);
+    expect(backend.streamFetches).toContain("a/log?from=1");
+    expect(h.store.get("a")?.streams["log"]?.items).toEqual(lines(1, 30));
+  });
+
+  it("a since the server refuses (it lost events it had sent): subscribes again without, and takes the record", async () => {
+    backend.records.set("a", rec("a", { seq: 3 }));
+    h = new Harness(backend, url);
+    await h.live.start();
+    await h.until(() => backend.subscribed.length === 1, "first subscribe");
+    backend.emit("task:progress", { taskId: "a", seq: 9, percent: 90, done: 900, total: 1000, stage: "writing" }, {});
+    await h.until(() => h!.store.get("a")?.seq === 9, "progress 9");
+    backend.records.set("a", rec("a", { seq: 5, percent: 50 })); // a restored older copy
+    backend.dropConnections();
+    await h.until(() => h!.store.get("a")?.seq === 5, "the record replacing the view");
+    expect(backend.requests.slice(-2)).toEqual([{ taskId: "a", since: 9 }, { taskId: "a" }]);
+    expect(h.store.get("a")?.percent).toBe(50);
+  });
+});
+
+describe("Live: delivery receipts", () => {
+  it("confirms a final event once, with its seq", async () => {
+    backend.records.set("a", rec("a"));
+    h = new Harness(backend, url);
+    await h.live.start();
+    await h.until(() => backend.subscribed.length === 1, "first subscribe");
+    backend.emit("task:completed", { taskId: "a", seq: 9, resultUrl: "/r", rows: 1000, bytes: 64_000 }, { state: "completed" });
+    await h.until(() => h!.received.includes("a"), "the receipt's answer");
+    expect(backend.receipts).toEqual([{ taskId: "a", seq: 9 }]);
+    // The same final event again (another replica), a reconnect: no second receipt.
+    backend.io.to("task:a").emit("task:completed", { taskId: "a", seq: 9, resultUrl: "/r", rows: 1000, bytes: 64_000 });
+    backend.dropConnections();
+    await h.until(() => h!.live.status === "reconnecting", "reconnecting");
+    await h.until(() => h!.live.status === "connected", "connected again");
+    await h.live.resync();
+    expect(backend.receipts).toHaveLength(1);
+  });
+
+  it("confirms a task that finished while it was away, from the subscribe's answer", async () => {
+    backend.records.set("a", rec("a"));
+    h = new Harness(backend, url);
+    await h.live.start();
+    await h.until(() => backend.subscribed.length === 1, "first subscribe");
+    backend.dropConnections();
+    await h.until(() => h!.live.status === "reconnecting", "reconnecting");
+    backend.emit("task:failed", { taskId: "a", seq: 7, error: { code: "boom", message: "boom" } }, { state: "failed" });
+    await h.until(() => backend.receipts.length === 1, "a receipt");
+    expect(backend.receipts).toEqual([{ taskId: "a", seq: 7 }]);
+    expect(h.store.get("a")?.state).toBe("failed");
+  });
+
+  it("does not confirm tasks it only read over HTTP", async () => {
+    backend.records.set("done", rec("done", { state: "completed", seq: 9 }));
+    h = new Harness(backend, url);
+    await h.live.start();
+    await h.until(() => h!.live.socket.connected, "connected");
+    await h.live.resync();
+    expect(backend.receipts).toEqual([]);
+  });
+
+  it("sends none with a viewer token, nor after the server refused one", async () => {
+    const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const { Tokens } = await import("./auth.js");
+    const viewer = `${enc({ alg: "HS256", typ: "taskwire-viewer+jwt" })}.${enc({ jti: "v1" })}.sig`;
+    backend.records.set("a", rec("a"));
+    h = new Harness(backend, url, { tokens: new Tokens(viewer), list: false });
+    h.live.follow("a");
+    h.live.connect();
+    await h.until(() => backend.subscribed.length === 1, "the subscribe");
+    backend.emit("task:completed", { taskId: "a", seq: 9, resultUrl: "/r", rows: 1, bytes: 1 }, { state: "completed" });
+    await h.until(() => h!.store.get("a")?.state === "completed", "completed");
+    h.live.stop();
+
+    // An identity the library cannot tell (an API key): the server's refusal stops it.
+    backend.receiptError = "forbidden";
+    backend.records.set("b", rec("b"));
+    backend.records.set("c", rec("c"));
+    h = new Harness(backend, url);
+    await h.live.start();
+    await h.until(() => backend.subscribed.includes("c"), "the subscribes");
+    backend.emit("task:completed", { taskId: "b", seq: 9, resultUrl: "/r", rows: 1, bytes: 1 }, { state: "completed" });
+    await h.until(() => backend.receipts.length === 1, "one refused receipt");
+    await new Promise((r) => setTimeout(r, 50)); // the refusal's answer
+    backend.emit("task:completed", { taskId: "c", seq: 9, resultUrl: "/r", rows: 1, bytes: 1 }, { state: "completed" });
+    await h.until(() => h!.store.get("c")?.state === "completed", "c completed");
+    expect(backend.receipts.map((r) => r.taskId)).toEqual(["b"]);
+  });
+});
+
+describe("Live: inbox", () => {
+  const entry = (id: string, finishedAt: string): InboxEntry => ({ taskId: id, kind: "export", state: "completed", seq: 9, finishedAt });
+
+  it("lists the inbox on connect, adds pushed items, and marks them seen over the socket or HTTP", async () => {
+    backend.inbox = [entry("old", "2026-01-02T09:00:00Z")];
+    h = new Harness(backend, url);
+    await h.live.start();
+    await h.until(() => h!.inboxes.length > 0, "the inbox");
+    expect(h.live.inbox.items().map((e) => e.taskId)).toEqual(["old"]);
+
+    backend.pushInbox(entry("new", "2026-01-02T10:00:00Z"));
+    await h.until(() => h!.live.inbox.size === 2, "the pushed item");
+    expect(h.live.inbox.items().map((e) => e.taskId)).toEqual(["new", "old"]);
+
+    expect(await h.live.ackInbox(["new"])).toEqual(["new"]);
+    expect(backend.socketAcks).toEqual([["new"]]);
+    expect(h.live.inbox.items().map((e) => e.taskId)).toEqual(["old"]);
+
+    // Disconnected: over HTTP. And an item pushed while away is listed on reconnect.
+    h.live.socket.disconnect();
+    expect(await h.live.ackInbox(["old"])).toEqual(["old"]);
+    expect(backend.httpAcks).toEqual([["old"]]);
+    expect(h.live.inbox.size).toBe(0);
+    backend.inbox.push(entry("away", "2026-01-02T11:00:00Z"));
+    h.live.connect();
+    await h.until(() => h!.live.inbox.has("away"), "the item of the time away");
   });
 });

@@ -2,9 +2,17 @@
 // that keeps the page true after reloads, reconnects and lost messages.
 //
 // Rules:
-// - on every (re)connect: list this identity's tasks over HTTP and task:subscribe to
-//   every unfinished one (a new connection is in no task room; the ack is the
-//   current snapshot);
+// - on every (re)connect: task:subscribe to every unfinished task with since, the
+//   last seq held (a new connection is in no task room; the ack brings the record
+//   and the events missed, see resume.ts), then list this identity's tasks over
+//   HTTP and subscribe to the unfinished ones not known yet;
+// - while a task's resuming subscribe is pending, its live events are kept and
+//   applied after the ack's, each exactly once, in seq order;
+// - once a task's final event (or a final record) came over the socket, a delivery
+//   receipt (task:received) says so, once per task; a viewer token, whose identity
+//   owns no task, sends none;
+// - the inbox (finished tasks not marked seen) is listed over HTTP on every
+//   (re)connect once asked for, and kept live with inbox:item;
 // - after creating a task: subscribe too (the POST's socketId may name a socket that
 //   has just reconnected under another id, and the snapshot fills static fields);
 // - a task that has said nothing for a while is subscribed again, because pub/sub is
@@ -19,10 +27,20 @@ import { AuthEvents, refreshBeforeMs, type RefreshAck, type Tokens } from "./aut
 
 /** TaskApi is the part of Api that Live uses. */
 export type TaskApi = Pick<Api, "session" | "listTasks" | "getTask" | "createTask" | "cancelTask" | "getStream"> &
-  Partial<Pick<Api, "listKinds">>;
+  Partial<Pick<Api, "listKinds" | "listInbox" | "ackInbox" | "getEvents">>;
 import { connStatus, initialConn, reduceConn, type ConnEvent, type ConnState } from "./connection.js";
-import { Events, type ClientToServerEvents, type ServerToClientEvents, type TaskRecord } from "./generated/contract.js";
-import { isPayload, isRecord, type TaskStore } from "./state.js";
+import {
+  Events,
+  type ClientToServerEvents,
+  type InboxEntry,
+  type ServerToClientEvents,
+  type SubscribeAck,
+  type SubscribeRequest,
+  type TaskRecord,
+} from "./generated/contract.js";
+import { InboxList } from "./inbox.js";
+import { Kept, planResume } from "./resume.js";
+import { isFinal, isPayload, isRecord, type TaskStore } from "./state.js";
 
 /** LiveOptions change how Live connects and what it follows. */
 export interface LiveOptions {
@@ -35,7 +53,28 @@ export interface LiveOptions {
   list?: boolean;
   /** Socket.IO transports, in order (default polling, then websocket). */
   transports?: Array<"polling" | "websocket">;
+  /**
+   * receipts: confirm the final event of every task with task:received (default
+   * true; never with a viewer token, whose receipts the server refuses).
+   */
+  receipts?: boolean;
+  /** inbox: list the inbox on every (re)connect from the start (default: as list). */
+  inbox?: boolean;
 }
+
+/** The events that change a task, applied by the store. */
+const taskEvents = [
+  Events.TaskProgress,
+  Events.TaskStage,
+  Events.TaskMetadata,
+  Events.TaskStream,
+  Events.TaskCompleted,
+  Events.TaskFailed,
+  Events.TaskCancelled,
+] as const;
+
+/** Answers of task:received that say this identity cannot confirm anything. */
+const receiptRefusals = new Set(["forbidden", "unauthorized"]);
 
 /** Hooks are how Live tells the page that something changed. */
 export interface Hooks {
@@ -49,6 +88,10 @@ export interface Hooks {
   cleared?(ids: string[]): void;
   /** authError says the server refused the token (handshake or refresh). */
   authError?(message: string): void;
+  /** inbox says the inbox changed: the unseen finished tasks, newest first. */
+  inbox?(items: InboxEntry[]): void;
+  /** received says the server took the delivery receipt of a task (deliveredAt: the first one's time). */
+  received?(id: string, deliveredAt: string): void;
 }
 
 /** How long a request over the socket may take. */
@@ -59,6 +102,12 @@ const quietMs = 15000;
 const queuedQuietMs = 5000;
 /** A stream fetch that brought nothing is not repeated for this long. */
 const stalledMs = 10000;
+/** How many times a subscribe that got no answer is sent again at once. */
+const subscribeRetries = 2;
+/** The most pages of history read over HTTP after one subscribe (an ack carries up to 2000 events). */
+const maxEventPages = 50;
+/** The most ids one inbox ack may carry. */
+const maxAckIds = 100;
 
 export class Live {
   readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -74,8 +123,22 @@ export class Live {
   private readonly followed = new Set<string>();
   private readonly tokens: Tokens | undefined;
   private readonly list: boolean;
+  /** Tasks whose resuming subscribe is pending, and what arrived for them meanwhile. */
+  private readonly resuming = new Map<string, Kept>();
+  /** The number of the latest subscribe per task: answers to older ones are ignored. */
+  private readonly subscribeGen = new Map<string, number>();
+  /** Tasks whose since the server refused: the next subscribe goes without, and its record is authoritative. */
+  private readonly sinceRefused = new Set<string>();
+  private receiptsOn: boolean;
+  /** Receipts sent (or being sent), by task. */
+  private readonly receipts = new Map<string, "sending" | "sent">();
+  /** Tasks whose receipt waits for a connection. */
+  private readonly owed = new Set<string>();
+  private inboxOn: boolean;
   /** The kinds as last listed. */
   kinds: KindEntry[] = [];
+  /** The unseen finished tasks (once the inbox is listed: refreshInbox). */
+  readonly inbox = new InboxList();
 
   constructor(
     private readonly store: TaskStore,
@@ -87,6 +150,8 @@ export class Live {
     this.conn = initialConn(typeof navigator === "undefined" || navigator.onLine !== false);
     this.tokens = options.tokens;
     this.list = options.list ?? true;
+    this.receiptsOn = options.receipts ?? true;
+    this.inboxOn = options.inbox ?? this.list;
     const tokens = this.tokens;
     const opts = {
       path: "/socket.io/",
@@ -133,7 +198,9 @@ export class Live {
       this.retries = 0;
       this.dispatch({ type: "connect" });
       this.scheduleRefresh();
+      this.sendReceipts();
       void this.resync();
+      if (this.inboxOn) void this.refreshInbox();
     });
     // The token of this socket expired: send a fresh one within the server's grace period.
     (s as unknown as Socket).on(AuthEvents.TokenExpired, () => void this.refreshToken());
@@ -141,6 +208,9 @@ export class Live {
       // "io server disconnect" and "io client disconnect" end the client's own
       // retries; the server kind is retried here.
       const willRetry = s.active || reason === "io server disconnect";
+      // The answers of this connection will not come: the next one subscribes again
+      // (resuming tasks keep what they kept; their since has not moved).
+      this.inFlight.clear();
       this.dispatch({ type: "disconnect", reason, willRetry });
       if (!s.active && reason === "io server disconnect") this.retryLater(false);
     });
@@ -160,26 +230,14 @@ export class Live {
     m.on("reconnect_error", (err) => this.dispatch({ type: "reconnect_error", message: err.message }));
     m.on("reconnect_failed", () => this.dispatch({ type: "reconnect_failed" }));
 
-    s.on(Events.TaskProgress, (p) => this.event(p, () => this.store.applyProgress(p, Date.now())));
-    s.on(Events.TaskStage, (p) => this.event(p, () => this.store.applyStage(p, Date.now())));
-    s.on(Events.TaskMetadata, (p) => this.event(p, () => this.store.applyMetadata(p, Date.now())));
-    s.on(Events.TaskStream, (p) => {
-      this.event(p, () => this.store.applyStream(p, Date.now()));
-      if (isPayload(p)) this.fillGaps(p.taskId);
-    });
-    s.on(Events.TaskCompleted, (p) => {
-      this.event(p, () => this.store.applyCompleted(p, Date.now()));
-      // An event without the result's details (a worker of the previous release):
-      // the record has its file name and type.
-      const r = isPayload(p) ? this.store.get(p.taskId)?.result : undefined;
-      if (isPayload(p) && r && (r.filename === undefined || r.contentType === undefined)) {
-        this.api.getTask(p.taskId).then((rec) => this.snapshot(rec), () => undefined);
-      }
-    });
-    s.on(Events.TaskFailed, (p) => this.event(p, () => this.store.applyFailed(p, Date.now())));
-    s.on(Events.TaskCancelled, (p) => this.event(p, () => this.store.applyCancelled(p, Date.now())));
+    for (const name of taskEvents) (s as unknown as Socket).on(name, (p: unknown) => this.event(name, p));
     s.on(Events.TaskState, (r) => {
-      if (isRecord(r)) this.snapshot(r);
+      if (!isRecord(r)) return;
+      this.snapshot(r);
+      this.noteFinal(r.taskId);
+    });
+    s.on(Events.InboxItem, (e) => {
+      if (this.inbox.add(e)) this.hooks.inbox?.(this.inbox.items());
     });
 
     if (typeof window !== "undefined") {
@@ -197,17 +255,188 @@ export class Live {
     }
   }
 
-  private event(p: unknown, apply: () => boolean): void {
+  /** event takes a live task event: kept while the task resumes, applied otherwise. */
+  private event(name: string, p: unknown): void {
     if (!isPayload(p)) {
       console.warn("taskwire: ignored an event without taskId/seq", p);
       return;
     }
-    if (apply()) this.hooks.tasks(p.taskId);
+    const kept = this.resuming.get(p.taskId);
+    if (kept) {
+      if (kept.keep(name, p)) return;
+      // Far more than a subscribe's answer can take: stop waiting for it.
+      this.flushKept(p.taskId);
+    }
+    if (this.applyEvent(name, p, Date.now())) this.hooks.tasks(p.taskId);
+    this.afterEvents(p.taskId, [name]);
+  }
+
+  /** applyEvent applies one task event to the store; it returns whether anything changed. */
+  private applyEvent(name: string, p: { taskId: string; seq: number }, now: number): boolean {
+    // The payloads are the contract's: the store checks what it relies on.
+    const q = p as never;
+    switch (name) {
+      case Events.TaskProgress:
+        return this.store.applyProgress(q, now);
+      case Events.TaskStage:
+        return this.store.applyStage(q, now);
+      case Events.TaskMetadata:
+        return this.store.applyMetadata(q, now);
+      case Events.TaskStream:
+        return this.store.applyStream(q, now);
+      case Events.TaskCompleted:
+        return this.store.applyCompleted(q, now);
+      case Events.TaskFailed:
+        return this.store.applyFailed(q, now);
+      case Events.TaskCancelled:
+        return this.store.applyCancelled(q, now);
+      default:
+        return false;
+    }
+  }
+
+  /** afterEvents does what applied events call for: fetch stream gaps, details, a receipt. */
+  private afterEvents(id: string, names: Iterable<string>): void {
+    const set = new Set(names);
+    if (set.has(Events.TaskStream)) this.fillGaps(id);
+    if (set.has(Events.TaskCompleted)) {
+      // An event without the result's details (a worker of the previous release):
+      // the record has its file name and type.
+      const r = this.store.get(id)?.result;
+      if (r && (r.filename === undefined || r.contentType === undefined)) {
+        this.api.getTask(id).then((rec) => this.snapshot(rec), () => undefined);
+      }
+    }
+    this.noteFinal(id);
   }
 
   private snapshot(r: TaskRecord): void {
+    const kept = this.resuming.get(r.taskId);
+    if (kept) {
+      // Applied after the resume's events, or it would hide them.
+      kept.keepSnapshot(r);
+      return;
+    }
     if (this.store.applySnapshot(r, Date.now())) this.hooks.tasks(r.taskId);
     this.fillGaps(r.taskId);
+  }
+
+  /**
+   * complete reads over HTTP the events an ack could not carry (it holds at most
+   * so many): those between its last event and its record. It returns the ack with
+   * them, or recovered false when they are no longer kept or cannot be read.
+   */
+  private async complete(id: string, ack: SubscribeAck, since: number): Promise<SubscribeAck> {
+    const events = Array.isArray(ack.events) ? ack.events.slice() : [];
+    let last = events.at(-1)?.seq ?? since;
+    if (ack.recovered !== true || last >= ack.seq) return ack;
+    const get = this.api.getEvents;
+    if (!get) return { ...ack, recovered: false };
+    try {
+      for (let page = 0; last < ack.seq && page < maxEventPages; page++) {
+        const p = await get.call(this.api, id, last);
+        if (!p.recovered) return { ...ack, recovered: false };
+        const next = p.events.filter((e) => e.seq > last);
+        if (next.length === 0) break;
+        events.push(...next);
+        last = next[next.length - 1]!.seq;
+      }
+    } catch (err) {
+      console.warn("taskwire: could not read the events of", id, err);
+      return { ...ack, recovered: false };
+    }
+    return last >= ack.seq ? { ...ack, events } : { ...ack, recovered: false };
+  }
+
+  /**
+   * resume applies the answer of a subscribe: the record, the events missed since
+   * the seq held, and those kept meanwhile, each once, in seq order (planResume).
+   */
+  private async resume(id: string, reply: SubscribeAck, since: number | undefined, gen: number): Promise<void> {
+    let ack: SubscribeAck = this.sinceRefused.delete(id) ? { ...reply, recovered: false } : reply;
+    if (since !== undefined) {
+      ack = await this.complete(id, ack, since);
+      // A newer subscribe (a new connection) took over: its answer applies instead.
+      if (this.subscribeGen.get(id) !== gen) return;
+    }
+    const kept = this.resuming.get(id);
+    this.resuming.delete(id);
+    const now = Date.now();
+    let changed = false;
+    const names: string[] = [];
+    for (const step of planResume(ack, kept, this.store.get(id)?.seq ?? -1)) {
+      if (step.kind === "record") {
+        if (step.record.taskId !== id) continue;
+        changed = (step.replace ? this.store.replaceSnapshot(step.record, now) : this.store.applySnapshot(step.record, now)) || changed;
+        continue;
+      }
+      const data = { ...(step.event.data as Record<string, unknown>) };
+      data["taskId"] ??= id;
+      data["seq"] ??= step.event.seq;
+      if (!isPayload(data) || data.taskId !== id) continue;
+      changed = this.applyEvent(step.event.event, data, now) || changed;
+      names.push(step.event.event);
+    }
+    if (changed) this.hooks.tasks(id);
+    this.fillGaps(id);
+    this.afterEvents(id, names);
+  }
+
+  /** flushKept stops resuming a task: what was kept is applied as it is. */
+  private flushKept(id: string): void {
+    const kept = this.resuming.get(id);
+    if (!kept) return;
+    this.resuming.delete(id);
+    const now = Date.now();
+    let changed = false;
+    const names: string[] = [];
+    for (const e of [...kept.events].sort((a, b) => a.seq - b.seq)) {
+      if (!isPayload(e.data)) continue;
+      changed = this.applyEvent(e.event, e.data, now) || changed;
+      names.push(e.event);
+    }
+    if (kept.snapshot) changed = this.store.applySnapshot(kept.snapshot, now) || changed;
+    if (changed) this.hooks.tasks(id);
+    this.fillGaps(id);
+    this.afterEvents(id, names);
+  }
+
+  /** noteFinal owes the server a receipt for a task whose final state came over the socket. */
+  private noteFinal(id: string): void {
+    const t = this.store.get(id);
+    if (!t || !isFinal(t.state) || this.resuming.has(id) || this.receipts.has(id) || !this.receiptsOn) return;
+    // A viewer's identity owns no task: the server refuses its receipts.
+    if (this.tokens?.viewer) return;
+    this.owed.add(id);
+    this.sendReceipts();
+  }
+
+  /** sendReceipts sends the receipts owed (task:received), once per task. */
+  private sendReceipts(): void {
+    if (!this.socket.connected || !this.receiptsOn) return;
+    for (const id of [...this.owed]) {
+      this.owed.delete(id);
+      const t = this.store.get(id);
+      if (!t || this.receipts.has(id)) continue;
+      this.receipts.set(id, "sending");
+      this.socket.timeout(ackTimeoutMs).emit(Events.TaskReceived, { taskId: id, seq: t.seq }, (err, reply) => {
+        if (err) {
+          // No answer: the next connection sends it again.
+          this.receipts.delete(id);
+          this.owed.add(id);
+          return;
+        }
+        this.receipts.set(id, "sent");
+        if (reply && "error" in reply) {
+          const code = reply.error?.code ?? "";
+          // An identity that owns no task (a viewer, an API key): stop confirming.
+          if (receiptRefusals.has(code)) this.receiptsOn = false;
+          else console.warn("taskwire: receipt of", id, "refused:", code);
+          return;
+        }
+        if (reply && typeof reply.deliveredAt === "string") this.hooks.received?.(id, reply.deliveredAt);
+      });
+    }
   }
 
   /** fillGaps fetches what the page lacks of the task's streams. */
@@ -317,6 +546,8 @@ export class Live {
   private gone(id: string): void {
     this.lastSubscribe.delete(id);
     this.followed.delete(id);
+    this.resuming.delete(id);
+    this.owed.delete(id);
     this.store.remove(id);
     this.hooks.tasks(id);
   }
@@ -394,7 +625,9 @@ export class Live {
     for (const r of list) {
       if (!isRecord(r)) continue;
       ids.push(r.taskId);
-      changed = this.store.applySnapshot(r, now) || changed;
+      const kept = this.resuming.get(r.taskId);
+      if (kept) kept.keepSnapshot(r);
+      else changed = this.store.applySnapshot(r, now) || changed;
     }
     if (changed) this.hooks.tasks();
     for (const id of ids) this.fillGaps(id);
@@ -433,35 +666,88 @@ export class Live {
     return n;
   }
 
-  /** resync lists the tasks and follows every unfinished one. */
+  /**
+   * resync follows every unfinished task (resuming each from the seq held), lists
+   * the tasks, and follows the unfinished ones the list brought.
+   */
   async resync(): Promise<void> {
+    // Subscribe before listing: a list applied first would move the seq held past
+    // the events the resume is to bring.
+    const done = new Set<string>();
+    const followAll = () => {
+      if (!this.socket.connected) return;
+      const ids = new Set(this.store.unfinished());
+      for (const id of this.followed) if (!this.store.get(id)) ids.add(id);
+      for (const id of ids) {
+        if (done.has(id)) continue;
+        done.add(id);
+        this.subscribe(id, true);
+      }
+    };
+    followAll();
     if (this.list) {
       void this.refreshKinds();
       await this.refreshList();
     }
-    if (!this.socket.connected) return;
-    const ids = new Set(this.store.unfinished());
-    for (const id of this.followed) if (!this.store.get(id)) ids.add(id);
-    for (const id of ids) this.subscribe(id, true);
+    followAll();
   }
 
-  /** subscribe follows a task and applies its snapshot. */
+  /**
+   * subscribe follows a task: task:subscribe with since, the seq held (when any),
+   * and applies the answer (resume).
+   */
   subscribe(id: string, force = false): void {
     if (!this.socket.connected || this.inFlight.has(id)) return;
     if (!force && Date.now() - (this.lastSubscribe.get(id) ?? 0) < quietMs) return;
     this.inFlight.add(id);
     this.lastSubscribe.set(id, Date.now());
-    this.socket.timeout(ackTimeoutMs).emit(Events.TaskSubscribe, { taskId: id }, (err, reply) => {
-      this.inFlight.delete(id);
-      if (err) return; // no answer in time: the watchdog or the next reconnect asks again
-      if (isRecord(reply)) {
-        this.snapshot(reply);
+    this.sendSubscribe(id, 0);
+  }
+
+  private sendSubscribe(id: string, tries: number): void {
+    const held = this.store.get(id)?.seq ?? -1;
+    const since = held >= 0 && !this.sinceRefused.has(id) ? held : undefined;
+    // From now on the task's live events wait for the answer.
+    if (since !== undefined && !this.resuming.has(id)) this.resuming.set(id, new Kept());
+    const gen = (this.subscribeGen.get(id) ?? 0) + 1;
+    this.subscribeGen.set(id, gen);
+    const req: SubscribeRequest = since !== undefined ? { taskId: id, since } : { taskId: id };
+    this.socket.timeout(ackTimeoutMs).emit(Events.TaskSubscribe, req, (err, reply) => {
+      if (this.subscribeGen.get(id) !== gen) return; // a later subscribe answers instead
+      if (err) {
+        if (this.socket.connected && tries < subscribeRetries) {
+          this.sendSubscribe(id, tries + 1);
+          return;
+        }
+        this.inFlight.delete(id);
+        // Connected but unanswered: show what arrived (the watchdog asks again).
+        // Disconnected: keep it; the next connection resumes from the same seq.
+        if (this.socket.connected) this.flushKept(id);
         return;
       }
-      if (reply?.error?.code === "not_found") {
+      if (isRecord(reply)) {
+        void this.resume(id, reply as SubscribeAck, since, gen).finally(() => {
+          if (this.subscribeGen.get(id) === gen) this.inFlight.delete(id);
+        });
+        return;
+      }
+      this.inFlight.delete(id);
+      const code = reply?.error?.code;
+      if (code === "not_found") {
         // Expired, or not ours: nothing true can be shown about it.
         this.gone(id);
+        return;
       }
+      if (since !== undefined && this.socket.connected) {
+        // The seq held is more than the server has (it lost events it had sent):
+        // ask for the record alone, which then replaces the view.
+        console.warn("taskwire: resume of", id, "from", since, "refused:", code);
+        this.sinceRefused.add(id);
+        this.inFlight.add(id);
+        this.sendSubscribe(id, tries);
+        return;
+      }
+      this.flushKept(id);
     });
   }
 
@@ -511,6 +797,56 @@ export class Live {
       }
       throw err;
     }
+  }
+
+  /**
+   * refreshInbox lists the inbox (GET /api/v1/inbox) and, from then on, again on
+   * every (re)connect: an item pushed while disconnected is not pushed again. A
+   * failure is logged, or thrown with rethrow.
+   */
+  async refreshInbox(rethrow = false): Promise<InboxEntry[]> {
+    this.inboxOn = true;
+    if (!this.api.listInbox) return this.inbox.items();
+    try {
+      const list = await this.api.listInbox();
+      if (this.inbox.set(list)) this.hooks.inbox?.(this.inbox.items());
+    } catch (err) {
+      if (rethrow) throw err;
+      console.warn("taskwire: could not list the inbox", err);
+    }
+    return this.inbox.items();
+  }
+
+  /**
+   * ackInbox marks the inbox items of ids seen: inbox:ack on the socket, or POST
+   * /api/v1/inbox/ack without one. It resolves with the ids the server marked.
+   */
+  async ackInbox(ids: string[]): Promise<string[]> {
+    if (ids.length > maxAckIds) {
+      const out: string[] = [];
+      for (let i = 0; i < ids.length; i += maxAckIds) out.push(...(await this.ackInbox(ids.slice(i, i + maxAckIds))));
+      return out;
+    }
+    if (ids.length === 0) return [];
+    let marked: string[] | undefined;
+    if (this.socket.connected) {
+      let reply: unknown;
+      try {
+        reply = await this.socket.timeout(ackTimeoutMs).emitWithAck(Events.InboxAck, { taskIds: ids });
+      } catch {
+        reply = undefined; // no answer: try HTTP
+      }
+      const e = (reply as { error?: { code?: string; message?: string } } | undefined)?.error;
+      if (e) throw new ApiError(400, e.code ?? "bad_request", e.message ?? "the server refused the inbox ack");
+      const got = (reply as { taskIds?: unknown } | undefined)?.taskIds;
+      if (Array.isArray(got)) marked = got.filter((x): x is string => typeof x === "string");
+    }
+    if (marked === undefined) {
+      if (!this.api.ackInbox) throw new Error("taskwire: no way to mark inbox items seen while disconnected");
+      marked = await this.api.ackInbox(ids);
+    }
+    if (this.inbox.markSeen(marked)) this.hooks.inbox?.(this.inbox.items());
+    return marked;
   }
 
   /** status is the connection indicator's value. */

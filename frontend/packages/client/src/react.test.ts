@@ -1,12 +1,13 @@
 // @vitest-environment happy-dom
 // The React hooks against a real client and FakeServer: useTask follows one task,
-// useStartTask starts one, useTasks lists and follows the identity's tasks.
+// useStartTask starts one, useTasks lists and follows the identity's tasks,
+// useInbox lists the unseen finished tasks and marks them seen.
 
 import { act, cleanup, render, screen, waitFor as rtlWaitFor } from "@testing-library/react";
 import { createElement as h, type ReactNode } from "react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createClient, type TaskwireClient } from "./client.js";
-import { TaskwireProvider, useStartTask, useTask, useTasks } from "./react.js";
+import { TaskwireProvider, useInbox, useStartTask, useTask, useTasks } from "./react.js";
 import { FakeServer, record, waitFor } from "./testing/fake.js";
 
 let server: FakeServer;
@@ -95,5 +96,29 @@ describe("useTasks", () => {
     await waitFor(() => client.live.socket.connected && server.subscribed.includes("a"), "the subscribe");
     act(() => server.emit("task:progress", { taskId: "a", seq: 2, percent: 80, done: 80, total: 100, stage: "rows" }));
     await rtlWaitFor(() => expect(screen.getAllByRole("listitem").map((li) => li.textContent)).toEqual(["b completed 100", "a running 80"]), opts);
+  });
+});
+
+function InboxView(): ReactNode {
+  const { items, loading, ack } = useInbox();
+  return h(
+    "div",
+    null,
+    h("p", { "data-testid": "inbox" }, loading ? "loading" : items.map((e) => e.taskId).join(",") || "empty"),
+    h("button", { onClick: () => void ack() }, "seen"),
+  );
+}
+
+describe("useInbox", () => {
+  it("shows the unseen tasks, live, and marks them seen", async () => {
+    server.inboxes.set("u-1", [{ taskId: "a", kind: "export", state: "completed", seq: 3, finishedAt: "2026-01-02T09:00:00Z" }]);
+    render(wrap(h(InboxView)));
+    await rtlWaitFor(() => expect(screen.getByTestId("inbox").textContent).toBe("a"), opts);
+    await waitFor(() => client.live.socket.connected, "connected");
+    act(() => server.pushInbox("u-1", { taskId: "b", kind: "export", state: "cancelled", seq: 2, finishedAt: "2026-01-02T10:00:00Z" }));
+    await rtlWaitFor(() => expect(screen.getByTestId("inbox").textContent).toBe("b,a"), opts);
+    act(() => screen.getByRole("button", { name: "seen" }).click());
+    await rtlWaitFor(() => expect(screen.getByTestId("inbox").textContent).toBe("empty"), opts);
+    expect(server.acks.at(-1)?.ids).toEqual(["b", "a"]);
   });
 });

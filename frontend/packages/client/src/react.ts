@@ -4,11 +4,13 @@
 //   const { task, error } = useTask(id);
 //   const { start, taskId, pending, error } = useStartTask("export");
 //   const { tasks, error, refresh } = useTasks();
+//   const { items, ack } = useInbox();
 //
 // Every hook takes the client from the provider, or as its last argument.
 
 import { createContext, createElement, useCallback, useContext, useEffect, useState, type ReactNode } from "react";
 import type { TaskwireClient } from "./client.js";
+import type { InboxEntry } from "./generated/contract.js";
 import type { TaskView } from "./state.js";
 
 const ClientContext = createContext<TaskwireClient | null>(null);
@@ -133,4 +135,54 @@ export function useTasks(client?: TaskwireClient): UseTasks {
     return off;
   }, [c, refresh]);
   return { ...state, refresh };
+}
+
+/** UseInbox is what useInbox returns. */
+export interface UseInbox {
+  /** The finished tasks not marked seen, newest first, live. */
+  items: InboxEntry[];
+  /** The first list has not arrived yet. */
+  loading: boolean;
+  /** Why the last list or ack failed. */
+  error: Error | undefined;
+  /** ack marks entries seen (all those shown, without ids); it resolves with the ids marked. */
+  ack: (taskIds?: string[]) => Promise<string[]>;
+  /** refresh lists the inbox again. */
+  refresh: () => Promise<void>;
+}
+
+/** useInbox lists the identity's inbox and keeps it live while mounted. */
+export function useInbox(client?: TaskwireClient): UseInbox {
+  const c = useTaskwire(client);
+  const [state, setState] = useState<{ items: InboxEntry[]; loading: boolean; error: Error | undefined }>(() => ({
+    items: c.inbox.items(),
+    loading: true,
+    error: undefined,
+  }));
+  const fail = (err: unknown) => setState((s) => ({ ...s, loading: false, error: err instanceof Error ? err : new Error(String(err)) }));
+  const refresh = useCallback(async () => {
+    try {
+      const items = await c.inbox.list();
+      setState({ items, loading: false, error: undefined });
+    } catch (err) {
+      fail(err);
+    }
+  }, [c]);
+  const ack = useCallback(
+    async (ids?: string[]) => {
+      try {
+        return await c.inbox.ack(ids ?? c.inbox.items().map((e) => e.taskId));
+      } catch (err) {
+        fail(err);
+        throw err;
+      }
+    },
+    [c],
+  );
+  useEffect(() => {
+    const off = c.inbox.subscribe((items) => setState((s) => ({ ...s, items })));
+    void refresh();
+    return off;
+  }, [c, refresh]);
+  return { ...state, ack, refresh };
 }

@@ -392,6 +392,17 @@ export class TaskStore {
     return changed;
   }
 
+  /**
+   * replaceSnapshot applies a record that is authoritative (a resume the history
+   * could not complete): a view newer than the record (the server lost events it
+   * had sent) is dropped and built again from the record, streams included.
+   */
+  replaceSnapshot(r: TaskRecord, now: number): boolean {
+    const t = this.tasks.get(r.taskId);
+    if (t && r.seq < t.seq) this.tasks.delete(r.taskId);
+    return this.applySnapshot(r, now) || (t !== undefined && r.seq < t.seq);
+  }
+
   /** applyProgress applies a task:progress event. */
   applyProgress(p: Progress, now: number): boolean {
     const t = this.fresh(p, now);

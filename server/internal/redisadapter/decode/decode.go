@@ -138,6 +138,11 @@ func roomList(v any, field string) ([]string, error) {
 	return out, nil
 }
 
+// Int64 returns the whole number v as the decoders deliver it (a msgpack
+// integer in the Go type of its encoding: int8 for a fixint, uint16 for a
+// uint 16, ...; a float that holds an integer), and false for anything else.
+func Int64(v any) (int64, bool) { return toInt64(v) }
+
 func toInt64(v any) (int64, bool) {
 	switch n := v.(type) {
 	case int8:

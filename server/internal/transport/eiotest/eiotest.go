@@ -501,25 +501,32 @@ func (c *Conn) Connect(ctx context.Context, auth any) (string, error) {
 
 // AwaitConnect waits for the server's answer to a CONNECT sent with SendRaw.
 func (c *Conn) AwaitConnect(ctx context.Context) (string, error) {
+	var p Packet
 	select {
-	case p := <-c.connects:
-		if p.Type == TypeConnectError {
-			var ce ConnectError
-			_ = json.Unmarshal(p.Data, &ce)
-			return "", &ce
-		}
-		var v struct {
-			Sid string `json:"sid"`
-		}
-		if err := json.Unmarshal(p.Data, &v); err != nil || v.Sid == "" {
-			return "", fmt.Errorf("eiotest: bad connect reply %q", p.Data)
-		}
-		return v.Sid, nil
+	case p = <-c.connects:
 	case <-c.done:
-		return "", c.Err()
+		// A reply read before the session closed is the answer: the
+		// refusal of a session's last namespace is followed by its close.
+		select {
+		case p = <-c.connects:
+		default:
+			return "", c.Err()
+		}
 	case <-ctx.Done():
 		return "", fmt.Errorf("eiotest: no connect reply: %w", ctx.Err())
 	}
+	if p.Type == TypeConnectError {
+		var ce ConnectError
+		_ = json.Unmarshal(p.Data, &ce)
+		return "", &ce
+	}
+	var v struct {
+		Sid string `json:"sid"`
+	}
+	if err := json.Unmarshal(p.Data, &v); err != nil || v.Sid == "" {
+		return "", fmt.Errorf("eiotest: bad connect reply %q", p.Data)
+	}
+	return v.Sid, nil
 }
 
 // Emit sends an event with JSON-encodable args.

@@ -261,6 +261,16 @@ export interface TaskRecord {
    * of it in the queue (at most 1000); the server computes it on reads.
    */
   queuePosition?: number;
+  /**
+   * DeliveredAt is when a socket of the owner first confirmed that it had
+   * the task's final event (task:received).
+   */
+  deliveredAt?: string;
+  /**
+   * SeenAt is when the owner first marked the task's inbox item seen
+   * (POST /api/v1/inbox/ack or inbox:ack).
+   */
+  seenAt?: string;
 }
 
 /**
@@ -284,10 +294,140 @@ export interface TokenExpired {
   expiresAt: string;
 }
 
+/**
+ * InboxEntry is the payload of InboxItem and one entry of GET /api/v1/inbox: a
+ * task of the owner that finished and that the owner has not marked seen.
+ */
+export interface InboxEntry {
+  taskId: string;
+  kind: TaskKind;
+  state: TaskState;
+  seq: number;
+  finishedAt: string;
+  /** Error is set for a failed task. */
+  error?: TaskErrorInfo;
+}
+
 /** SubscribeRequest is the payload of TaskSubscribe. */
 export interface SubscribeRequest {
   taskId: string;
+  /**
+   * Since, when given, is the seq of the last event the client has: the ack
+   * then carries the events after it (SubscribeAck.Events). A whole number
+   * from 0 to the task's seq.
+   */
+  since?: number;
 }
+
+/**
+ * SubscribeAck is the acknowledgement of TaskSubscribe: the task's State and,
+ * when the request had Since, the events after it.
+ *
+ * Events published while the server reads the history may reach the socket
+ * both live (possibly before this ack) and in Events: a client keeps the
+ * events of a task it is subscribing to until the ack arrives, then applies
+ * Events and those kept, dropping every event whose seq it already has.
+ */
+export interface SubscribeAck {
+  taskId: string;
+  kind: TaskKind;
+  state: TaskState;
+  /** Seq increases with every event published for the task. */
+  seq: number;
+  percent: number;
+  done: number;
+  total: number;
+  /** Stage is the id of the current stage; StageMessage says it for people. */
+  stage?: string;
+  stageMessage?: string;
+  /** EtaSeconds is the estimated time left, when the worker can tell. */
+  etaSeconds?: number;
+  /** Attempts counts the runs started so far; MaxAttempts bounds it. */
+  attempts: number;
+  maxAttempts: number;
+  /** NextAttemptAt is set while a retry is scheduled. */
+  nextAttemptAt?: string;
+  /**
+   * CancelRequested is set when the owner asked to cancel a running task; the
+   * worker stops it and the state becomes cancelled.
+   */
+  cancelRequested?: boolean;
+  params?: unknown;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  result?: TaskResult;
+  error?: TaskErrorInfo;
+  /**
+   * Metadata is the metadata of the current attempt, every SetMetadata of
+   * the task merged into one JSON object (at most MaxMetadataBytes).
+   */
+  metadata?: unknown;
+  /**
+   * Streams counts the items appended to each stream of the current attempt
+   * (the last MaxStreamItems of each are kept).
+   */
+  streams?: { [key: string]: number };
+  /**
+   * SchemaHash is the version of the kind (KindInfo.SchemaHash) whose schema
+   * the parameters were validated against.
+   */
+  schemaHash?: string;
+  /**
+   * NoLiveWorker says that no live worker served the kind when the task was
+   * created: it waits until one starts.
+   */
+  noLiveWorker?: boolean;
+  /**
+   * QueuePosition is, for a queued task, how many tasks of its kind are ahead
+   * of it in the queue (at most 1000); the server computes it on reads.
+   */
+  queuePosition?: number;
+  /**
+   * DeliveredAt is when a socket of the owner first confirmed that it had
+   * the task's final event (task:received).
+   */
+  deliveredAt?: string;
+  /**
+   * SeenAt is when the owner first marked the task's inbox item seen
+   * (POST /api/v1/inbox/ack or inbox:ack).
+   */
+  seenAt?: string;
+  /**
+   * Events are the task's events after Since, oldest first, up to State's
+   * seq (absent without Since).
+   */
+  events?: HistoryEvent[];
+  /**
+   * Recovered is true when Events are all the events after Since; false
+   * when some are no longer kept (Reason says why), and then the State alone
+   * is authoritative. Absent without Since.
+   */
+  recovered?: boolean;
+  /**
+   * Reason says why Recovered is false: "trimmed" (the history keeps only
+   * the last TASK_HISTORY_LIMIT events) or "expired" (the history is gone).
+   */
+  reason?: Reason;
+}
+
+/** HistoryEvent is one event of a task's history, as it was emitted. */
+export interface HistoryEvent {
+  seq: number;
+  /** Event is the event's name (TaskProgress, TaskStage, ...). */
+  event: string;
+  /** Data is the event's payload, as it was sent. */
+  data: unknown;
+}
+
+/**
+ * Reason says why a history could not give every event asked for.
+ *
+ * ReasonTrimmed: the history keeps only the last TASK_HISTORY_LIMIT events.
+ *
+ * ReasonExpired: the history is gone (it expired, or Redis lost it).
+ */
+export type Reason = "trimmed" | "expired";
 
 /**
  * AckError is the acknowledgement of a request that was refused. A task that does
@@ -312,6 +452,37 @@ export interface RefreshAck {
   ok: boolean;
   /** ExpiresAt is when the new token expires; absent for tokens that do not. */
   expiresAt?: string;
+}
+
+/**
+ * ReceivedRequest is the payload of TaskReceived: the client has the final
+ * event of task TaskID, whose seq is Seq.
+ */
+export interface ReceivedRequest {
+  taskId: string;
+  seq: number;
+}
+
+/** ReceivedAck is the acknowledgement of TaskReceived. */
+export interface ReceivedAck {
+  taskId: string;
+  deliveredAt: string;
+}
+
+/**
+ * InboxAckRequest is the payload of InboxAck and the body of POST
+ * /api/v1/inbox/ack.
+ */
+export interface InboxAckRequest {
+  taskIds: string[] | null;
+}
+
+/**
+ * InboxAckReply is the acknowledgement of InboxAck and the answer of POST
+ * /api/v1/inbox/ack: the ids marked seen now or before.
+ */
+export interface InboxAckReply {
+  taskIds: string[] | null;
 }
 
 /** ExportParams are the parameters of an export task. */
@@ -406,8 +577,15 @@ export const Events = {
    */
   TaskTokenExpired: "task:token_expired",
   /**
-   * TaskSubscribe asks to follow a task: payload SubscribeRequest, ack State or an
-   * AckError.
+   * InboxItem carries an InboxEntry payload, to every socket of a task's
+   * owner (room user:<identity>) when the task completes, fails or is
+   * cancelled.
+   */
+  InboxItem: "inbox:item",
+  /**
+   * TaskSubscribe asks to follow a task: payload SubscribeRequest, ack
+   * SubscribeAck (the State, with the missed events when Since was given) or
+   * an AckError.
    */
   TaskSubscribe: "task:subscribe",
   /**
@@ -423,6 +601,17 @@ export const Events = {
    * ("unauthorized"; "identity_changed" for a token of another identity).
    */
   AuthRefresh: "auth:refresh",
+  /**
+   * TaskReceived confirms that the client has a task's final event: payload
+   * ReceivedRequest, ack ReceivedAck or an AckError. The first confirmation
+   * of any socket of the owner sets the record's deliveredAt.
+   */
+  TaskReceived: "task:received",
+  /**
+   * InboxAck marks inbox items seen: payload InboxAckRequest, ack
+   * InboxAckReply or an AckError (nothing is changed when any id is refused).
+   */
+  InboxAck: "inbox:ack",
 } as const;
 
 /** Events the server sends to browsers, in the form socket.io-client types them. */
@@ -462,15 +651,22 @@ export interface ServerToClientEvents {
    * token with AuthRefresh first.
    */
   "task:token_expired": (payload: TokenExpired) => void;
+  /**
+   * InboxItem carries an InboxEntry payload, to every socket of a task's
+   * owner (room user:<identity>) when the task completes, fails or is
+   * cancelled.
+   */
+  "inbox:item": (payload: InboxEntry) => void;
 }
 
 /** Events browsers send to the server, each with an acknowledgement. */
 export interface ClientToServerEvents {
   /**
-   * TaskSubscribe asks to follow a task: payload SubscribeRequest, ack State or an
-   * AckError.
+   * TaskSubscribe asks to follow a task: payload SubscribeRequest, ack
+   * SubscribeAck (the State, with the missed events when Since was given) or
+   * an AckError.
    */
-  "task:subscribe": (request: SubscribeRequest, ack: (reply: TaskRecord | AckError) => void) => void;
+  "task:subscribe": (request: SubscribeRequest, ack: (reply: SubscribeAck | AckError) => void) => void;
   /**
    * TaskUnsubscribe stops following a task: payload SubscribeRequest, ack the same
    * SubscribeRequest or an AckError.
@@ -484,4 +680,15 @@ export interface ClientToServerEvents {
    * ("unauthorized"; "identity_changed" for a token of another identity).
    */
   "auth:refresh": (request: RefreshRequest, ack: (reply: RefreshAck | AckError) => void) => void;
+  /**
+   * TaskReceived confirms that the client has a task's final event: payload
+   * ReceivedRequest, ack ReceivedAck or an AckError. The first confirmation
+   * of any socket of the owner sets the record's deliveredAt.
+   */
+  "task:received": (request: ReceivedRequest, ack: (reply: ReceivedAck | AckError) => void) => void;
+  /**
+   * InboxAck marks inbox items seen: payload InboxAckRequest, ack
+   * InboxAckReply or an AckError (nothing is changed when any id is refused).
+   */
+  "inbox:ack": (request: InboxAckRequest, ack: (reply: InboxAckReply | AckError) => void) => void;
 }

@@ -1,11 +1,13 @@
 // FakeServer stands in for taskwire in the package's unit tests: Node's Socket.IO
 // server and a small HTTP API on one port, speaking the token contract (bearer
 // tokens on HTTP, auth.token in the handshake, viewer tokens scoped to one task,
-// auth:refresh, task:token_expired). Not part of the package.
+// auth:refresh, task:token_expired), delivery receipts (task:received, refused to
+// viewers) and the inbox (GET /api/v1/inbox, POST /api/v1/inbox/ack, inbox:ack,
+// inbox:item to room user:<sub>). Not part of the package.
 
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { Server, type Socket as ServerSocket } from "socket.io";
-import type { TaskRecord } from "../generated/contract.js";
+import type { InboxEntry, TaskRecord } from "../generated/contract.js";
 
 /** record returns a task record with defaults. */
 export function record(id: string, over: Partial<TaskRecord> = {}): TaskRecord {
@@ -52,6 +54,12 @@ export class FakeServer {
   /** Authorization headers of every HTTP request, in order. */
   readonly bearers: Array<string | undefined> = [];
   readonly subscribed: string[] = [];
+  /** Every task:received, in order, with who sent it. */
+  readonly receipts: Array<{ taskId: string; seq: number; sub: string }> = [];
+  /** The unseen inbox entries of each identity. */
+  readonly inboxes = new Map<string, InboxEntry[]>();
+  /** Ids marked seen, in order, and how (socket or http). */
+  readonly acks: Array<{ ids: string[]; via: "socket" | "http" }> = [];
   private created = 0;
   url = "";
 
@@ -99,6 +107,18 @@ export class FakeServer {
     this.io.to("task:" + payload.taskId).emit(event, payload);
   }
 
+  /** pushInbox stores an inbox entry of sub and pushes it to sub's sockets. */
+  pushInbox(sub: string, e: InboxEntry): void {
+    this.inboxes.set(sub, [e, ...(this.inboxes.get(sub) ?? [])]);
+    this.io.to("user:" + sub).emit("inbox:item", e);
+  }
+
+  private ackInbox(sub: string, ids: string[], via: "socket" | "http"): string[] {
+    this.acks.push({ ids, via });
+    this.inboxes.set(sub, (this.inboxes.get(sub) ?? []).filter((e) => !ids.includes(e.taskId)));
+    return ids;
+  }
+
   /** dropConnections cuts every transport, as a network loss would. */
   dropConnections(): void {
     for (const s of this.io.sockets.sockets.values()) s.conn.close();
@@ -115,6 +135,18 @@ export class FakeServer {
   }
 
   private wire(s: ServerSocket): void {
+    const me = s.data as Identity;
+    if (me.viewerOf === undefined) void s.join("user:" + me.sub);
+    s.on("task:received", (req: { taskId: string; seq: number }, ack: (r: unknown) => void) => {
+      this.receipts.push({ ...req, sub: me.sub });
+      if (me.viewerOf !== undefined) return ack({ error: { code: "forbidden", message: "a viewer owns no task" } });
+      if (this.owners.get(req.taskId) !== me.sub) return ack({ error: { code: "not_found", message: "no such task" } });
+      ack({ taskId: req.taskId, deliveredAt: "2026-01-02T10:05:00Z" });
+    });
+    s.on("inbox:ack", (req: { taskIds: string[] }, ack: (r: unknown) => void) => {
+      if (me.viewerOf !== undefined) return ack({ error: { code: "forbidden", message: "a viewer has no inbox" } });
+      ack({ taskIds: this.ackInbox(me.sub, req.taskIds, "socket") });
+    });
     s.on("task:subscribe", (req: { taskId: string }, ack: (r: unknown) => void) => {
       this.subscribed.push(req.taskId);
       const who = s.data as Identity;
@@ -160,6 +192,13 @@ export class FakeServer {
     if (chunks.length > 0) body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
 
     const parts = url.pathname.slice("/api/v1/".length).split("/");
+    if (parts[0] === "inbox" && who.viewerOf === undefined) {
+      if (req.method === "GET" && parts.length === 1) return send(200, { items: this.inboxes.get(who.sub) ?? [] });
+      if (req.method === "POST" && parts[1] === "ack") {
+        const ids = Array.isArray(body["taskIds"]) ? (body["taskIds"] as string[]) : [];
+        return send(200, { taskIds: this.ackInbox(who.sub, ids, "http") });
+      }
+    }
     if (parts[0] !== "tasks") return fail(404, "not_found");
     const id = parts[1];
     if (id === undefined || id === "") {
@@ -178,7 +217,9 @@ export class FakeServer {
     const r = this.records.get(id)!;
     if (parts[2] === "viewers" && req.method === "POST") {
       if (who.viewerOf !== undefined) return fail(403, "forbidden");
-      const vt = "viewer-" + id + "-" + this.tokens.size;
+      // Shaped like the server's: a JWT whose header says it is a viewer token.
+      const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+      const vt = `${enc({ alg: "HS256", typ: "taskwire-viewer+jwt" })}.${enc({ jti: id + "-" + this.tokens.size, task: id })}.sig`;
       this.tokens.set(vt, { sub: "viewer:" + vt, viewerOf: id });
       return send(201, { token: vt, expiresAt: new Date(Date.now() + 3600_000).toISOString(), taskId: id });
     }
