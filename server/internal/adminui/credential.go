@@ -65,7 +65,9 @@ func (c *credential) session(id string) bool {
 	if len(id) <= len(sessionPrefix) || id[:len(sessionPrefix)] != sessionPrefix {
 		return false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(id[len(sessionPrefix):])
+	// Strict: the unused bits of the last character must be zero, so that
+	// each session has one spelling and no changed character passes.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(id[len(sessionPrefix):])
 	if err != nil || len(b) != sessionBytes {
 		return false
 	}
