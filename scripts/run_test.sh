@@ -25,9 +25,11 @@ fail() { echo "run_test: FAIL: $*" >&2; echo "--- output of run.sh:" >&2; cat "$
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 # Job control: run.sh leads a process group of its own, like a job in a
 # terminal, and keeps SIGINT (a background job of a script without it starts
-# with SIGINT ignored).
+# with SIGINT ignored). --default-signal: should this test itself have been
+# started with SIGINT ignored, run.sh still gets it as a terminal's job does
+# (a shell cannot trap a signal ignored when it started).
 set -m
-env -u REDIS_URL HTTP_ADDR="127.0.0.1:$port" METRICS_ADDR=127.0.0.1:0 BIN="$dir/bin" \
+env --default-signal=INT -u REDIS_URL HTTP_ADDR="127.0.0.1:$port" METRICS_ADDR=127.0.0.1:0 BIN="$dir/bin" \
   scripts/run.sh >"$dir/out" 2>&1 </dev/null &
 pid=$!
 set +m
