@@ -583,8 +583,10 @@ func (s *Server) token(h *socket.Handshake) string {
 // JoinTask makes the socket socketID join the room of taskID, if that socket
 // belongs to identity, on whichever server it is connected to; a socket id of
 // another identity (or of no socket) changes nothing. It returns once the join
-// is applied (the socket is here) or published (it may be elsewhere): every
-// event published to the task room afterwards reaches the socket.
+// is applied and, with the sharded adapter's dynamic modes, the room's
+// subscription confirmed (the socket is here), or published (it may be
+// elsewhere): every event published to the task room afterwards reaches a
+// socket of this server.
 func (s *Server) JoinTask(ctx context.Context, identity, socketID, taskID string) error {
 	if identity == "" || socketID == "" || taskID == "" {
 		return errors.New("realtime: JoinTask needs an identity, a socket id and a task id")
@@ -594,11 +596,26 @@ func (s *Server) JoinTask(ctx context.Context, identity, socketID, taskID string
 	if s.root.HasRoom(room) {
 		opts.Flags.Local = true // socket rooms hold one socket: nobody else has it
 	}
-	if err := s.root.AddSocketsContext(ctx, opts, []socket.Room{socket.Room(events.TaskRoom(taskID))}); err != nil {
+	task := socket.Room(events.TaskRoom(taskID))
+	if err := s.root.AddSocketsContext(ctx, opts, []socket.Room{task}); err != nil {
 		return fmt.Errorf("realtime: join task room: %w", err)
+	}
+	if opts.Flags.Local {
+		// The sharded adapter's dynamic modes subscribe to the room's channel
+		// in the background: wait for it, or the task's first events could
+		// come before it. (A server that has the socket elsewhere does the same
+		// on its own, so there the client's task:subscribe is the sure way.)
+		ctx, cancel := context.WithTimeout(ctx, roomWait)
+		defer cancel()
+		if err := s.root.AwaitRooms(ctx, task); err != nil {
+			return fmt.Errorf("realtime: join task room: %w", err)
+		}
 	}
 	return nil
 }
+
+// roomWait bounds JoinTask's wait for a room's subscription.
+const roomWait = 3 * time.Second
 
 // LocalRooms returns the rooms of the main namespace that hold sockets of this
 // server and whose names start with prefix.

@@ -271,6 +271,29 @@ func TestJoinTaskAcrossReplicas(t *testing.T) {
 	}
 }
 
+// TestJoinTaskShardedDynamic: with the sharded adapter's dynamic mode, a worker's
+// event right after JoinTask for a socket of this server reaches it, every time
+// (the join alone only asks Redis for the room's subscription).
+func TestJoinTaskShardedDynamic(t *testing.T) {
+	rs := redistest.Start(t)
+	a := newReplica(t, rs.Addr, func(c *realtime.Config) { c.Sharded, c.SubscriptionMode = true, "dynamic" })
+	alice, sid := connect(t, a, "tok-alice")
+	em := emitter.New(a.client, &emitter.Options{Sharded: true, SubscriptionMode: emitter.SubscriptionDynamic})
+	ctx := ctxT(t, 20*time.Second)
+	for i := range 100 {
+		task := fmt.Sprintf("t%d", i)
+		if err := a.srv.JoinTask(ctx, "alice", sid, task); err != nil {
+			t.Fatal(err)
+		}
+		if err := em.To(events.TaskRoom(task)).Emit(ctx, "task:progress", map[string]any{"taskId": task, "seq": 1}); err != nil {
+			t.Fatal(err)
+		}
+		if p := expectEvent(t, alice, "task:progress"); !strings.Contains(string(p.Data), `"`+task+`"`) {
+			t.Fatalf("round %d: got %s", i, p.Data)
+		}
+	}
+}
+
 func TestOrigins(t *testing.T) {
 	rs := redistest.Start(t)
 	same := newReplica(t, rs.Addr, nil)

@@ -209,6 +209,8 @@ type NamespaceAdapter interface {
 	AddSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error
 	DelSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, rooms []socket.Room) error
 	DisconnectSocketsContext(ctx context.Context, opts *socket.BroadcastOptions, close bool) error
+	// AwaitRooms returns once messages published to rooms reach this server.
+	AwaitRooms(ctx context.Context, rooms ...socket.Room) error
 }
 
 var _ NamespaceAdapter = (*Adapter)(nil)
