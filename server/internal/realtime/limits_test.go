@@ -195,10 +195,10 @@ func TestMessageSizeWebSocket(t *testing.T) {
 	if err != nil || p.Type != eiotest.TypeAck || string(p.Data) != "[5000]" {
 		t.Fatalf("answer to a small message: %+v %v", p, err)
 	}
-	// Over the bound: the connection is closed; nothing is answered.
-	if err := c.SendRaw(`421["echo","` + strings.Repeat("a", 20_000) + `"]`); err != nil {
-		t.Fatal(err)
-	}
+	// Over the bound: the connection is closed; nothing is answered. The
+	// server may close it while the client still writes the message (the
+	// header says its size), so the write itself may fail.
+	_ = c.SendRaw(`421["echo","` + strings.Repeat("a", 20_000) + `"]`)
 	select {
 	case <-c.Done():
 	case <-ctxT(t, 5*time.Second).Done():
