@@ -208,7 +208,11 @@ describe('client and Node reference processes', () => {
     // Cluster operations performed by the Node server, and waitFor with several names.
     const found = await srv.command({ op: 'fetchSockets', in: 'a' });
     assert.deepEqual(found.sockets.map((x) => x.id), [ws.id]);
+    // The classic Node adapter applies a socketsJoin when its own request
+    // comes back from Redis, after the command's answer: wait for the join.
+    const joins = srv.mark();
     await srv.command({ op: 'socketsJoin', in: poll.id, rooms: ['b'] });
+    await srv.waitEvent((e) => e.type === 'join-room' && e.room === 'b' && e.id === poll.id, { since: joins, what: 'the join of b' });
     const mark = poll.recorder.mark();
     await srv.command({ op: 'emit', to: 'b', args: ['bee', { $bin: 'AQI=' }] });
     const got = await poll.recorder.waitFor(['nope', 'bee'], () => true, 5_000, { since: mark });
