@@ -48,10 +48,14 @@ wait_for() { # URL SECONDS
 # start NAME COMMAND...: starts a process in the background, its output prefixed.
 # It runs in a session of its own, so that Ctrl+C in the terminal reaches only this
 # script, and each process gets exactly one SIGTERM from cleanup (a worker takes a
-# second signal as "exit at once, skip the drain").
+# second signal as "exit at once, skip the drain"). Should this script itself be
+# killed (SIGKILL: no cleanup), each process gets SIGTERM as it dies (setpriv's
+# parent-death signal, where setpriv exists), so that nothing it started is left.
 start() {
   local name=$1; shift
-  setsid "$@" > >(prefix "$name") 2>&1 &
+  local orphan=()
+  if command -v setpriv >/dev/null; then orphan=(setpriv --pdeathsig TERM); fi
+  setsid "${orphan[@]}" "$@" > >(prefix "$name") 2>&1 &
   pids+=($!)
   names[$!]=$name
 }
